@@ -1,0 +1,180 @@
+"""The config file's schema (pydantic, used at load time only, never on the request path)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from hybridllm.providers.registry import PROVIDERS, Wire
+
+__all__ = [
+    "Alerts",
+    "Budget",
+    "ClassifierConfig",
+    "Config",
+    "Deployment",
+    "DispatchConfig",
+    "Escalate",
+    "Limits",
+    "PiiConfig",
+    "Price",
+    "Route",
+    "ServerConfig",
+    "ServerKey",
+    "Timeouts",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    """USD per one million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    batch_discount: float | None = Field(default=None, gt=0, le=1)  # multiplier, 0.5 = half price
+
+
+class Limits(_Strict):
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+
+class Timeouts(_Strict):
+    """Seconds. ``first_token``: until the first byte of the answer; ``idle``: between chunks."""
+
+    connect: float = Field(default=10.0, gt=0)
+    first_token: float = Field(default=30.0, gt=0)
+    idle: float = Field(default=30.0, gt=0)
+    total: float = Field(default=120.0, gt=0)
+
+
+class Deployment(_Strict):
+    """One model at one provider. ``name`` is filled in from the mapping key."""
+
+    name: str = ""
+    provider: str
+    model: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    tier: int = 3
+    locality: Literal["local", "cloud"] | None = None
+    price: Price | None = None
+    cost_per_hour: float | None = Field(default=None, ge=0)
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    limits: Limits = Limits()
+    timeout: Timeouts = Timeouts()
+    headers: dict[str, str] = {}
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider '{value}'; known: {', '.join(sorted(PROVIDERS))}")
+        return value
+
+    @property
+    def wire(self) -> Wire:
+        return PROVIDERS[self.provider].wire
+
+    @property
+    def url(self) -> str:
+        """The base URL, the provider's default when the config gives none."""
+        return (self.base_url or PROVIDERS[self.provider].base_url).rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return (self.locality or PROVIDERS[self.provider].locality) == "local"
+
+    @property
+    def where(self) -> Literal["local", "cloud"]:
+        return "local" if self.is_local else "cloud"
+
+    @property
+    def key(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+
+class Escalate(_Strict):
+    min_chars: int = Field(default=0, ge=0)
+    phrases: list[str] = []
+
+
+class Route(_Strict):
+    name: str
+    when: dict[str, Any] | None = None
+    use: list[str] = Field(min_length=1)
+    private: bool = False
+    escalate: Escalate | None = None
+
+
+class PiiConfig(_Strict):
+    detectors: list[
+        Literal["email", "phone", "credit_card", "iban", "ssn", "national_id", "ip_address", "api_key"]
+    ] | None = None
+    extra_patterns: dict[str, str] = {}
+
+
+class ClassifierConfig(_Strict):
+    task_types: dict[str, list[str]] = {}
+    complexity: dict[Literal["low", "medium", "high"], list[str]] = {}
+    replace_defaults: bool = False  # True: the keyword sets above replace the shipped ones
+    pii: PiiConfig = PiiConfig()
+
+
+class Budget(_Strict):
+    cost_center: str | None = None
+    key: str | None = None
+    daily_usd: float | None = Field(default=None, gt=0)
+    monthly_usd: float | None = Field(default=None, gt=0)
+    action: Literal["alert", "downgrade", "reject"] = "alert"
+
+
+class Alerts(_Strict):
+    webhook: str | None = None
+    at: list[float] = [0.8, 1.0]
+
+
+class ServerKey(_Strict):
+    name: str
+    key_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    cost_center: str | None = None
+    admin: bool = False
+
+
+class ServerConfig(_Strict):
+    keys: list[ServerKey] = []
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
+class DispatchConfig(_Strict):
+    """How dispatch retries and when breakers open. Seconds throughout."""
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    deadline: float = Field(default=180.0, gt=0)
+    backoff_base: float = Field(default=0.25, ge=0)
+    backoff_max: float = Field(default=8.0, ge=0)
+    breaker_window: float = Field(default=60.0, gt=0)
+    breaker_min_calls: int = Field(default=5, ge=1)
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_cooldown: float = Field(default=15.0, gt=0)
+    breaker_cooldown_max: float = Field(default=300.0, gt=0)
+
+
+class Config(_Strict):
+    deployments: dict[str, Deployment] = Field(min_length=1)
+    baseline: str | None = None
+    routes: list[Route] = Field(min_length=1)
+    classifier: ClassifierConfig = ClassifierConfig()
+    budgets: list[Budget] = []
+    alerts: Alerts = Alerts()
+    ledger: str = "sqlite:///hybridllm.db"
+    state: str = "memory"
+    server: ServerConfig = ServerConfig()
+    dispatch: DispatchConfig = DispatchConfig()
