@@ -71,7 +71,9 @@ class ConfigError(HybridLLMError):
 
     error_type = "config_error"
 
-    def __init__(self, message: str, *, file: str = "", line: int | None = None, key: str = "") -> None:
+    def __init__(
+        self, message: str, *, file: str = "", line: int | None = None, key: str = ""
+    ) -> None:
         self.file = file
         self.line = line
         self.key = key

@@ -71,6 +71,7 @@ class Deployment(_Strict):
     limits: Limits = Limits()
     timeout: Timeouts = Timeouts()
     headers: dict[str, str] = {}
+    fallbacks: list[str] = []  # tried after this deployment wherever it stands in a chain
 
     @field_validator("provider")
     @classmethod
@@ -115,9 +116,21 @@ class Route(_Strict):
 
 
 class PiiConfig(_Strict):
-    detectors: list[
-        Literal["email", "phone", "credit_card", "iban", "ssn", "national_id", "ip_address", "api_key"]
-    ] | None = None
+    detectors: (
+        list[
+            Literal[
+                "email",
+                "phone",
+                "credit_card",
+                "iban",
+                "ssn",
+                "national_id",
+                "ip_address",
+                "api_key",
+            ]
+        ]
+        | None
+    ) = None
     extra_patterns: dict[str, str] = {}
 
 

@@ -1,0 +1,34 @@
+"""Provider adapters: one per wire format (OpenAI, Anthropic, Gemini), chosen by ``adapter_for``.
+
+Adapters are stateless; one instance per wire format serves every deployment and request. The
+adapter modules import :class:`~hybridllm.config.models.Deployment` for typing only, so importing
+this package from the config module does not loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hybridllm.providers.anthropic import AnthropicAdapter
+from hybridllm.providers.gemini import GeminiAdapter
+from hybridllm.providers.openai import OpenAIAdapter
+
+if TYPE_CHECKING:
+    from hybridllm.providers.base import Adapter
+
+__all__ = ["AnthropicAdapter", "GeminiAdapter", "OpenAIAdapter", "adapter_for"]
+
+_ADAPTERS: dict[str, Adapter] = {
+    "openai": OpenAIAdapter(),
+    "anthropic": AnthropicAdapter(),
+    "gemini": GeminiAdapter(),
+}
+
+
+def adapter_for(wire: str) -> Adapter:
+    """The adapter of a wire format (``Deployment.wire``): openai, anthropic or gemini."""
+    try:
+        return _ADAPTERS[wire]
+    except KeyError:
+        known = ", ".join(sorted(_ADAPTERS))
+        raise ValueError(f"unknown wire format '{wire}'; known: {known}") from None

@@ -1,0 +1,140 @@
+"""The ``hybridllm`` command: a thin front; each command's work lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hybridllm.cli.common import console, fail, state
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="hybridllm",
+    help="Send every LLM request to the cheapest model that does it well, and prove the saving.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (else $HYBRIDLLM_CONFIG, else ./hybridllm.yaml)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+@app.callback()
+def _global(config: ConfigOpt = None) -> None:
+    state.config_path = config
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Option("--path", help="Where to write the config.")] = Path(
+        "hybridllm.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter hybridllm.yaml (finds Ollama on localhost:11434 and API keys in the env)."""
+    from hybridllm.cli.init_cmd import run_init
+
+    run_init(state.config_path or path, force)
+
+
+@app.command()
+def check(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip the reachability probes.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the config; list deployments, rules, missing keys, unknown prices, reachability."""
+    from hybridllm.cli.check_cmd import run_check
+
+    run_check(offline, as_json)
+
+
+@app.command()
+def route(
+    prompt: Annotated[str | None, typer.Argument(help="The prompt; stdin when absent.")] = None,
+    task: Annotated[str | None, typer.Option(help="Task type hint.")] = None,
+    complexity: Annotated[str | None, typer.Option(help="low | medium | high")] = None,
+    cost_center: Annotated[str | None, typer.Option("--cost-center")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    tokens: Annotated[int | None, typer.Option(min=0, help="Override the token estimate.")] = None,
+    tier: Annotated[int | None, typer.Option(min=1, help="Pin a tier.")] = None,
+    private: Annotated[
+        bool, typer.Option("--private", help="Treat the request as private.")
+    ] = False,
+    system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The decision and its reasons; no model is called."""
+    from hybridllm.cli.route_cmd import run_route
+
+    run_route(
+        prompt, task, complexity, cost_center, batch_size, tokens, tier, private, system, as_json
+    )
+
+
+@app.command()
+def simulate(
+    workload: Annotated[Path, typer.Argument(help="A JSONL workload file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """What-if pricing of a workload under the config; no model is called."""
+    from hybridllm.cli.simulate_cmd import run_simulate
+
+    run_simulate(workload, as_json)
+
+
+@app.command()
+def ask(
+    prompt: Annotated[str | None, typer.Argument(help="The prompt; stdin when absent.")] = None,
+    tier: Annotated[int | None, typer.Option(min=1, help="Pin a tier.")] = None,
+    model: Annotated[str | None, typer.Option(help="Pin a deployment by name.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Attach a file's text.")] = None,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="A system prompt.")] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Tier, deployment, latency, tokens, cost on stderr."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Route and answer; exit code 1 when the request failed."""
+    from hybridllm.cli.ask_cmd import run_ask
+
+    run_ask(prompt, tier, model, file, system, verbose, as_json)
+
+
+@app.command("mock-upstream")
+def mock_upstream(
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8900,
+    faults: Annotated[
+        Path | None, typer.Option(help="YAML/JSON: path prefix -> fault rules.")
+    ] = None,
+) -> None:
+    """A local fake of the OpenAI, Anthropic and Gemini APIs with programmable faults."""
+    from hybridllm.mock import run
+
+    run(port=port, faults_file=faults)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted", style="yellow")
+        sys.exit(130)
+    except Exception as exc:  # the last net: a clear line, never a traceback
+        fail(exc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Dispatch: turn a plan into an answer that survives failing providers, recording every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from hybridllm.config.models import Deployment, Escalate
+from hybridllm.dispatch.breaker import Breaker, BreakerSettings
+from hybridllm.dispatch.clock import Clock, SystemClock
+from hybridllm.dispatch.limiter import DeploymentLimiter
+from hybridllm.dispatch.record import AttemptRecord, CallContext, LedgerSink, estimate_usage
+from hybridllm.dispatch.result import Completion, StreamMeta
+from hybridllm.dispatch.selection import Candidate, RequestState, Selector
+from hybridllm.errors import (
+    ProviderError,
+    UpstreamConnectionError,
+    UpstreamTimeoutError,
+)
+from hybridllm.ledger.row import LedgerRow
+from hybridllm.providers import adapter_for
+from hybridllm.router import Plan, Router
+from hybridllm.types import ChatChunk, ChatResponse
+
+__all__ = ["Dispatcher", "is_weak_reply"]
+
+
+def is_weak_reply(text: str, rule: Escalate) -> bool:
+    """A reply the rule's escalation judges too weak: too short, or holding an escalation phrase."""
+    stripped = text.strip()
+    if len(stripped) < rule.min_chars:
+        return True
+    lowered = stripped.lower()
+    return any(phrase.lower() in lowered for phrase in rule.phrases)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        router: Router,
+        session: aiohttp.ClientSession,
+        ledger: LedgerSink | None = None,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.router = router
+        self.session = session
+        self.ledger = ledger
+        self.clock: Clock = clock or SystemClock()
+        self.durable = durable
+        cfg = router.config.dispatch
+        settings = BreakerSettings(
+            cfg.breaker_window,
+            cfg.breaker_min_calls,
+            cfg.breaker_failure_rate,
+            cfg.breaker_cooldown,
+            cfg.breaker_cooldown_max,
+        )
+        deployments = dict(router.config.deployments)
+        self.breakers = {name: Breaker(settings, self.clock) for name in deployments}
+        self.selector = Selector(
+            deployments, cfg, self.breakers, DeploymentLimiter(deployments), self.clock, rng
+        )
+
+    # -- shared pieces ------------------------------------------------------------------------
+
+    def _state(self, plan: Plan) -> RequestState:
+        return RequestState(plan.decision, self.clock.now() + self.router.config.dispatch.deadline)
+
+    def _record(
+        self, plan: Plan, ctx: CallContext, state: RequestState, cand: Candidate, streamed: bool
+    ) -> AttemptRecord:
+        state.attempts += 1
+        baseline = self.router.baseline
+        record = AttemptRecord(
+            ctx=ctx,
+            route=plan.decision.route,
+            attempt=state.attempts,
+            deployment=cand.deployment,
+            rates=self.router.rates[cand.name],
+            baseline=self.router.rates[baseline] if baseline else None,
+            started_wall=self.clock.wall(),
+            started=self.clock.now(),
+            fallback_from=state.last,
+            streamed=streamed,
+        )
+        state.last = cand.name
+        return record
+
+    def _submit(self, row: LedgerRow, rows: list[LedgerRow]) -> int:
+        rows.append(row)
+        return self.ledger.submit(row) if self.ledger is not None else -1
+
+    async def _durable(self, seq: int) -> None:
+        if self.ledger is not None and self.durable and seq >= 0:
+            await self.ledger.wait_durable(seq)
+
+    def _timeout(self, dep: Deployment, state: RequestState, kind: str) -> float:
+        limit = dep.timeout.total if kind == "total" else getattr(dep.timeout, kind)
+        return max(0.001, min(limit, state.deadline - self.clock.now()))
+
+    def _failed(self, cand: Candidate, error: ProviderError, state: RequestState) -> None:
+        state.errors.append(error)
+        cand.failed(error.breaker_failure)
+        self.selector.note_error(cand.name, error)
+
+    # -- non-streaming ------------------------------------------------------------------------
+
+    async def complete(self, plan: Plan, ctx: CallContext) -> Completion:
+        state = self._state(plan)
+        rows: list[LedgerRow] = []
+        request = plan.request
+        escalate = plan.decision.escalate
+        weak: tuple[Candidate, AttemptRecord, ChatResponse, float] | None = None
+        while True:
+            cand = await self.selector.next(state)
+            if cand is None:
+                break
+            record = self._record(plan, ctx, state, cand, streamed=False)
+            adapter = adapter_for(cand.deployment.wire)
+            try:
+                async with asyncio.timeout(self._timeout(cand.deployment, state, "total")):
+                    response = await adapter.complete(self.session, cand.deployment, request)
+            except TimeoutError:
+                err: ProviderError = UpstreamTimeoutError(
+                    f"{cand.name}: no answer within the time limit", deployment=cand.name
+                )
+            except ProviderError as exc:
+                err = exc
+            except aiohttp.ClientError as exc:
+                err = UpstreamConnectionError(
+                    f"{cand.name}: {type(exc).__name__}", deployment=cand.name
+                )
+            except asyncio.CancelledError:
+                cand.abandoned()
+                self._submit(
+                    record.row(status="error", ended=self.clock.now(), error_class="Cancelled"),
+                    rows,
+                )
+                raise
+            else:
+                ended = self.clock.now()
+                cand.succeeded()
+                usage = response.usage or estimate_usage(
+                    plan.decision.features.tokens, response.text
+                )
+                has_next = (
+                    state.index < len(plan.decision.chain)
+                    and state.attempts < self.router.config.dispatch.max_attempts
+                )
+                if (
+                    escalate is not None
+                    and has_next
+                    and not response.choices[0].message.tool_calls
+                    and is_weak_reply(response.text, escalate)
+                ):
+                    self._submit(
+                        record.row(
+                            status="escalated", ended=ended, usage=usage, error_class="WeakReply"
+                        ),
+                        rows,
+                    )
+                    weak = (cand, record, response, ended)
+                    continue
+                row = record.row(status="ok", ended=ended, usage=usage, ttft=None, final=True)
+                seq = self._submit(row, rows)
+                await self._durable(seq)
+                return Completion(
+                    response=response,
+                    request_id=ctx.request_id,
+                    decision=plan.decision,
+                    deployment=cand.name,
+                    attempts=state.attempts,
+                    cost_usd=_sum_cost(rows),
+                    baseline_cost_usd=row.baseline_cost_usd,
+                    latency_ms=row.latency_ms,
+                    rows=tuple(rows),
+                )
+            row = record.row(status="error", ended=self.clock.now(), error_class=err.error_class)
+            self._submit(row, rows)
+            self._failed(cand, err, state)
+            if not err.fallback:
+                raise err
+        if weak is not None:
+            # Every stronger deployment failed: the weak answer is still an answer. Its row
+            # stays "escalated" (it was written when the reply was judged).
+            cand, record, response, ended = weak
+            return Completion(
+                response=response,
+                request_id=ctx.request_id,
+                decision=plan.decision,
+                deployment=cand.name,
+                attempts=state.attempts,
+                cost_usd=_sum_cost(rows),
+                baseline_cost_usd=None,
+                latency_ms=round((ended - record.started) * 1000, 3),
+                rows=tuple(rows),
+            )
+        raise self.selector.exhausted(state)
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    def stream(self, plan: Plan, ctx: CallContext, meta: StreamMeta) -> AsyncIterator[ChatChunk]:
+        from hybridllm.dispatch.streaming import run_stream
+
+        return run_stream(self, plan, ctx, meta)
+
+
+def _sum_cost(rows: list[LedgerRow]) -> float | None:
+    total = 0.0
+    for row in rows:
+        if row.cost_usd is None:
+            return None
+        total += row.cost_usd
+    return total

@@ -1,0 +1,187 @@
+"""The SQLite ledger store: the default, one file, no server.
+
+Durability: the database runs in WAL mode with ``synchronous=NORMAL``. A committed transaction
+is in the WAL file (in the OS page cache at least) before ``COMMIT`` returns, so it survives the
+process being killed (``kill -9``, the OOM killer, a crash of the gateway). It may not survive a
+crash of the OS or a power cut: that would need ``synchronous=FULL`` (an fsync per commit), which
+this store does not use. The WAL keeps the file consistent either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hybridllm.errors import UsageError
+from hybridllm.ledger.migrations import MIGRATIONS, Migration
+from hybridllm.ledger.row import COLUMNS, LedgerRow
+
+__all__ = ["BUSY_TIMEOUT_MS", "SqliteStore"]
+
+BUSY_TIMEOUT_MS = 5_000
+_FETCH = 512
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+_INSERT = (
+    f"INSERT OR IGNORE INTO ledger ({_COLUMN_LIST}) "  # column names are constants
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+_SELECT = f"SELECT {_COLUMN_LIST} FROM ledger"
+_STREAMED = COLUMNS.index("streamed")
+
+
+class SqliteStore:
+    """A :class:`~hybridllm.ledger.store.LedgerStore` over one SQLite file (or ``:memory:``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; every write says BEGIN/COMMIT itself.
+        # check_same_thread=False: a writer may create the store in one thread and use it in
+        # another; the store is still used by one thread at a time.
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the ledger store is closed")
+        return self._conn
+
+    def migrate(self) -> None:
+        apply_migrations(self.conn, MIGRATIONS)
+
+    def write_many(self, rows: Sequence[LedgerRow]) -> None:
+        if not rows:
+            return
+        params = [_params(row) for row in rows]
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def rows(self, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
+        where: list[str] = []
+        args: list[float] = []
+        if since is not None:
+            where.append("ts >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("ts < ?")
+            args.append(until)
+        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY ts, request_id, attempt"
+        cursor = self.conn.execute(sql, args)
+        try:
+            while batch := cursor.fetchmany(_FETCH):
+                for values in batch:
+                    yield _row(values)
+        finally:
+            cursor.close()
+
+    def count(self) -> int:
+        (n,) = self.conn.execute("SELECT COUNT(*) FROM ledger").fetchone()
+        return int(n)
+
+    def integrity_check(self) -> list[str]:
+        found = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
+        return [] if found == ["ok"] else found
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: Iterable[Migration]) -> list[int]:
+    """Apply the ``migrations`` not yet recorded in ``schema_migrations``, in one transaction.
+
+    Returns the versions applied. The write lock is taken before reading what ran, so two processes
+    migrating the same file at once do not both apply a migration.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    known = list(migrations)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = {int(v) for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+        newest = max((m.version for m in known), default=0)
+        if done and max(done) > newest:
+            raise UsageError(
+                f"the ledger's schema is version {max(done)}, newer than this hybridllm knows "
+                f"({newest}); upgrade hybridllm"
+            )
+        applied: list[int] = []
+        for migration in known:
+            if migration.version in done:
+                continue
+            for statement in split_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+            applied.append(migration.version)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return applied
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script into complete statements (semicolons inside literals are left alone)."""
+    statements: list[str] = []
+    buffer = ""
+    for piece in sql.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if stripped := buffer.strip().rstrip(";").strip():
+                statements.append(stripped)
+            buffer = ""
+    if buffer.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:60]!r}")
+    return statements
+
+
+def _params(row: LedgerRow) -> tuple[Any, ...]:
+    values = [getattr(row, name) for name in COLUMNS]
+    values[_STREAMED] = int(bool(values[_STREAMED]))
+    return tuple(values)
+
+
+def _row(values: Sequence[Any]) -> LedgerRow:
+    fields = list(values)
+    fields[_STREAMED] = bool(fields[_STREAMED])
+    return LedgerRow(*fields)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # the original error is the one to raise
+            conn.execute("ROLLBACK")

@@ -1,0 +1,146 @@
+"""Ordered rules -> a chain of deployments, then the filters: tier pin, privacy, context window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hybridllm.config.loader import expand_chain
+from hybridllm.config.models import Config, Deployment, Route
+from hybridllm.errors import RoutingError
+from hybridllm.features.extract import Features
+from hybridllm.policy.conditions import Condition, compile_condition
+from hybridllm.policy.decision import Decision
+from hybridllm.pricing import Rates
+
+__all__ = ["Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    route: Route
+    condition: Condition | None
+    chain: tuple[str, ...]
+    matched_text: str
+
+
+class Policy:
+    def __init__(self, config: Config, rates: dict[str, Rates]) -> None:
+        self.deployments: dict[str, Deployment] = dict(config.deployments)
+        self.rules = tuple(
+            _Rule(
+                route,
+                None if route.when is None else compile_condition(route.when),
+                tuple(expand_chain(config, route.use)),
+                "no conditions (default)" if route.when is None else "",
+            )
+            for route in config.routes
+        )
+        self._by_tier: dict[int, tuple[str, ...]] = {}
+        for tier in {d.tier for d in self.deployments.values()}:
+            members = [n for n, d in self.deployments.items() if d.tier == tier]
+            members.sort(
+                key=lambda n: (rates[n].input + rates[n].output, n) if rates[n].known else (1e9, n)
+            )
+            self._by_tier[tier] = tuple(members)
+
+    def decide(self, features: Features) -> Decision:
+        reasons: list[str] = []
+        rule, chain = self._match(features, reasons)
+        dropped: list[tuple[str, str]] = []
+
+        if features.tier_pin is not None:
+            chain = self._pin(features, chain, reasons)
+
+        private_because: list[str] = []
+        if features.pii:
+            private_because.append("pii: " + ", ".join(sorted(features.pii)))
+        if features.private_hint:
+            private_because.append("hint")
+        if rule.route.private:
+            private_because.append(f"rule {rule.route.name}")
+        private = bool(private_because)
+        if private:
+            kept = []
+            for name in chain:
+                if self.deployments[name].is_local:
+                    kept.append(name)
+                else:
+                    dropped.append((name, "cloud; the request is private"))
+            reasons.append(
+                f"private ({'; '.join(private_because)}): only local deployments may serve it"
+            )
+            chain = kept
+
+        need = features.tokens + (features.output_cap or 0)
+        kept = []
+        for name in chain:
+            window = self.deployments[name].context_window
+            if window is not None and need > window:
+                dropped.append((name, f"context window {window} < {need} tokens needed"))
+            else:
+                kept.append(name)
+        chain = kept
+
+        for name, why in dropped:
+            reasons.append(f"dropped {name}: {why}")
+        if chain:
+            reasons.append(
+                f"serve with {chain[0]}"
+                + (f", then {', '.join(chain[1:])}" if len(chain) > 1 else "")
+            )
+        else:
+            reasons.append("no deployment left to serve this request")
+        return Decision(
+            route=rule.route.name,
+            chain=tuple(chain),
+            private=private,
+            private_because=tuple(private_because),
+            features=features,
+            reasons=tuple(reasons),
+            dropped=tuple(dropped),
+            escalate=rule.route.escalate,
+            tiers=tuple(self.deployments[n].tier for n in chain),
+            localities=tuple(self.deployments[n].where for n in chain),
+        )
+
+    def _match(self, features: Features, reasons: list[str]) -> tuple[_Rule, list[str]]:
+        requested = features.model_requested
+        if requested is not None and requested in self.deployments:
+            reasons.append(f"model '{requested}' requested by name: pinned to that deployment")
+            pinned = _Rule(
+                Route(name=f"pinned:{requested}", use=[requested]), None, (requested,), ""
+            )
+            return pinned, [requested]
+        for rule in self.rules:
+            cond = rule.condition
+            if cond is None:
+                reasons.append(f"rule '{rule.route.name}' matched: it has no conditions (default)")
+                return rule, list(rule.chain)
+            bad = cond.failing(features)
+            if bad is None:
+                reasons.append(f"rule '{rule.route.name}' matched: {cond.text}")
+                return rule, list(rule.chain)
+            reasons.append(f"rule '{rule.route.name}' skipped: not ({bad.text})")
+        raise RoutingError(
+            "no rule matched this request and there is no default route "
+            "(add a last rule without `when:`)"
+        )
+
+    def _pin(self, features: Features, chain: list[str], reasons: list[str]) -> list[str]:
+        tier = features.tier_pin
+        assert tier is not None
+        source = "a [tag] in the prompt" if features.tier_source == "tag" else "a hint"
+        in_chain = [n for n in chain if self.deployments[n].tier == tier]
+        if in_chain:
+            reasons.append(
+                f"tier {tier} pinned by {source}: kept {', '.join(in_chain)} from the chain"
+            )
+            return in_chain
+        others = list(self._by_tier.get(tier, ()))
+        if others:
+            reasons.append(
+                f"tier {tier} pinned by {source}: the chain has none, using {', '.join(others)}"
+            )
+        else:
+            reasons.append(f"tier {tier} pinned by {source}: no deployment has tier {tier}")
+        return others
