@@ -98,7 +98,10 @@ def test_unknown_engine_is_rejected() -> None:
 # --- offsets ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ENGINES)
 def test_offsets_are_character_offsets_after_non_ascii_text(engine: str) -> None:
-    text = "Grüße aus Köln 😀 — 日本語のテキスト: schreib an josé.müller@example.de, Karte 4111-1111-1111-1111"
+    text = (
+        "Grüße aus Köln 😀 — 日本語のテキスト: schreib an josé.müller@example.de, "
+        "Karte 4111-1111-1111-1111"
+    )
     assert found(text, SCANNERS[engine]) == [
         ("email", "josé.müller@example.de"),
         ("credit_card", "4111-1111-1111-1111"),
@@ -215,7 +218,7 @@ def test_valid_iban_is_found(value: str) -> None:
 
 
 def test_iban_followed_by_an_uppercase_word_keeps_its_own_span() -> None:
-    assert found("PAY TO BE68 5390 0754 7034 AND THEN") == [("iban", "BE68 5390 0754 7034")]
+    assert found("PAY TO BE71 0961 2345 6769 AND THEN") == [("iban", "BE71 0961 2345 6769")]
 
 
 @pytest.mark.parametrize(
@@ -284,7 +287,15 @@ def test_invalid_national_id_is_not_flagged(value: str) -> None:
 
 # --- IP addresses ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "value", ["10.0.0.1", "192.168.1.254", "8.8.8.8", "2001:db8::1", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "::ffff:192.0.2.1"]
+    "value",
+    [
+        "10.0.0.1",
+        "192.168.1.254",
+        "8.8.8.8",
+        "2001:db8::1",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        "::ffff:192.0.2.1",
+    ],
 )
 def test_ip_address_is_found(value: str) -> None:
     assert found(f"host {value}, port 80") == [("ip_address", value)]
@@ -306,6 +317,12 @@ def test_ip_address_is_found(value: str) -> None:
 )
 def test_non_addresses_are_not_ip_addresses(text: str) -> None:
     assert "ip_address" not in DEFAULT.kinds(text)
+
+
+PNG_DATA_URI = (
+    '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42'
+    'mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==">'
+)
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -332,7 +349,11 @@ def test_provider_key_shape_is_found(value: str) -> None:
 
 
 def test_private_key_block_is_found_from_begin_to_end() -> None:
-    block = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+    block = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        "b3BlbnNzaC1rZXktdjEAAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----"
+    )
     assert found(f"my key:\n{block}\nthanks") == [("api_key", block)]
 
 
@@ -356,7 +377,7 @@ def test_high_entropy_token_in_secret_context_is_found(text: str) -> None:
         "fixed in commit e83c5163316f89bfbde7d9ab23ca2e25604af290",  # git SHA in prose
         'sha = "e83c5163316f89bfbde7d9ab23ca2e25604af290"',  # hex, no secret keyword
         'id: "123e4567-e89b-12d3-a456-426614174000"',
-        '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==">',
+        PNG_DATA_URI,
         '"thumb": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"',
         'name = "MyVeryLongComponentName2024Version"',  # identifier: one digit run
         "def test_pii_scanner_handles_unicode_text_correctly(): pass",
@@ -439,9 +460,13 @@ FRAGMENTS = [
     "EMP-123456", "Projekt Überall", " ", "-", ".", ":", "@", "+", "(", ")", "\n", "é", "0", "9",
 ]  # fmt: skip
 texts_with_pii = st.lists(
-    st.one_of(st.text(max_size=20), st.sampled_from(FRAGMENTS), st.from_regex(r"[0-9 .:\-]{1,20}", fullmatch=True)),
+    st.one_of(
+        st.text(max_size=20),
+        st.sampled_from(FRAGMENTS),
+        st.from_regex(r"[0-9 .:\-]{1,20}", fullmatch=True),
+    ),
     max_size=12,
-).map("".join)  # fmt: skip
+).map("".join)
 
 
 @pytest.mark.skipif(len(ENGINES) < 2, reason="needs two engines")

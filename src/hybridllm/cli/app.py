@@ -126,6 +126,17 @@ def mock_upstream(
     run(port=port, faults_file=faults)
 
 
+@app.command()
+def demo(
+    ledger: Annotated[Path | None, typer.Option(help="Where to keep the demo's ledger.")] = None,
+) -> None:
+    """The engine end to end on embedded defaults: sample requests, routes, costs, the saving."""
+    from hybridllm.demo.run import run_demo
+
+    failures = run_demo(ledger)
+    raise typer.Exit(1 if failures else 0)
+
+
 def main() -> None:
     try:
         app()

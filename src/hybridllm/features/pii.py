@@ -72,12 +72,19 @@ class PiiScanner:
                 f"expected some of {', '.join(DEFAULT_DETECTORS)}"
             )
         self._rules = tuple(rule for rule in _ALL_RULES if rule.kind in names)
-        self._owner = tuple(i for i, rule in enumerate(self._rules) for _ in rule.engine)
+        # One engine pattern per distinct string; a hit feeds every rule that lists it.
+        owners: dict[str, list[int]] = {}
+        for i, rule in enumerate(self._rules):
+            for pattern in rule.engine:
+                owners.setdefault(pattern, []).append(i)
+        self._owner = tuple(tuple(rules) for rules in owners.values())
         self._regions = tuple(re.compile(b"[" + rule.region + b"]*") for rule in self._rules)
-        self._user = tuple(_compile_user(name, regex) for name, regex in (extra_patterns or {}).items())
+        self._user = tuple(
+            _compile_user(name, regex) for name, regex in (extra_patterns or {}).items()
+        )
         self._engine = make_engine(
             engine,
-            [p for rule in self._rules for p in rule.engine],
+            list(owners),
             [pattern.pattern for _, pattern in self._user],
         )
         prefiltered = self._engine.user_prefiltered
@@ -115,7 +122,7 @@ class PiiScanner:
         done: set[str] = set()
         if hits:
             owner, rules, regions = self._owner, self._rules, self._regions
-            candidates = sorted((owner[pid], end) for pid, end in hits)
+            candidates = sorted((i, end) for pid, end in hits for i in owner[pid])
             rev = data[::-1]
             size = len(data)
             rule_i, region_end = -1, -1
@@ -127,8 +134,10 @@ class PiiScanner:
                     continue
                 p = end - 1  # the hit's last byte is a class character: widen to the run
                 run = regions[i]
-                start = size - run.match(rev, size - 1 - p).end()
-                rule_i, region_end = i, run.match(data, p).end()
+                left, right = run.match(rev, size - 1 - p), run.match(data, p)
+                assert left is not None and right is not None  # "[...]*" always matches
+                start = size - left.end()
+                rule_i, region_end = i, right.end()
                 for s, e in rules[i].extract(text, start, region_end):
                     found.append((kind, s, e))
                     if first_only:

@@ -15,6 +15,7 @@ The other engines do not prefilter them.
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 from collections.abc import Sequence
@@ -22,15 +23,16 @@ from typing import Any, Protocol
 
 __all__ = ["ENGINES", "Engine", "make_engine"]
 
-try:  # x86-64 only
-    import hyperscan as _hs
-except ImportError:  # pragma: no cover - depends on the platform
-    _hs = None
 
-try:
-    import re2 as _re2
-except ImportError:  # pragma: no cover - google-re2 is a dependency
-    _re2 = None
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:  # pragma: no cover - depends on the platform
+        return None
+
+
+_hs: Any = _optional("hyperscan")  # x86-64 only
+_re2: Any = _optional("re2")
 
 ENGINES: tuple[str, ...] = ("hyperscan", "re2", "re")
 
@@ -61,7 +63,7 @@ class _Hyperscan:
     def __init__(self, builtin: Sequence[str], user: Sequence[str]) -> None:
         if _hs is None:
             raise ImportError("hyperscan is not installed")
-        hs: Any = _hs
+        hs = _hs
         self._n = len(builtin)
         user_flags = (
             hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP | hs.HS_FLAG_PREFILTER | hs.HS_FLAG_SINGLEMATCH
@@ -93,7 +95,7 @@ class _Hyperscan:
 
     @staticmethod
     def _compile(exprs: list[bytes], ids: list[int], flags: list[int]) -> Any:
-        hs: Any = _hs
+        hs = _hs
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
         return db
@@ -106,8 +108,7 @@ class _Hyperscan:
             self._local.scratches = scratches
         scratch = scratches.get(id(db))
         if scratch is None:
-            hs: Any = _hs
-            scratch = scratches[id(db)] = hs.Scratch(db)
+            scratch = scratches[id(db)] = _hs.Scratch(db)
         return scratch
 
     def scan(self, data: bytes, text: str, ascii: bool) -> tuple[list[Hit], set[int]]:
@@ -140,7 +141,7 @@ class _Re2:
     def __init__(self, builtin: Sequence[str], user: Sequence[str]) -> None:
         if _re2 is None:
             raise ImportError("google-re2 is not installed")
-        re2: Any = _re2
+        re2 = _re2
         self._patterns = [re2.compile(p.encode("ascii")) for p in builtin]
         self._set = None
         if builtin:

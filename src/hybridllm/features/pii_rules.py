@@ -18,9 +18,7 @@ Values never leave this module: extractors return spans only.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -192,53 +190,59 @@ def _cards(text: str, start: int, end: int) -> list[Span]:
     return found
 
 
-CARD = Rule("credit_card", (r"[0-9](?:[ \-]?[0-9]){12,18}",), rb"0-9 \-", _cards)
+# Candidates: 13+ digits (single separators allowed) after a non-word character. The national
+# ID rule shares this pattern (French NIR is 15 digits).
+LONG_DIGITS = r"(?:^|[^0-9A-Za-z_])[0-9](?:[ \-]?[0-9]){12}"
+CARD = Rule("credit_card", (LONG_DIGITS,), rb"0-9 \-", _cards)
 
 # --- phone -------------------------------------------------------------------------------
-_PHONE_LEFT = r"(?<![0-9A-Za-z_+])(?<![0-9][.\-/])"
+_PHONE_LEFT = r"(?<![0-9A-Za-z_+])(?<![0-9][ .\-/])"
 _PHONE_RIGHT = r"(?![0-9A-Za-z_]|[.\-/][0-9])"
-_PHONE_INTL = re.compile(
-    _PHONE_LEFT + r"\+[1-9][0-9]{0,2}(?:[ .\-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,7}" + _PHONE_RIGHT
-)
-_PHONE_NANP = re.compile(
-    _PHONE_LEFT + r"(?:1[ .\-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
-    + _PHONE_RIGHT
-)
-_PHONE_IN = re.compile(_PHONE_LEFT + r"[6-9][0-9]{4}[ \-][0-9]{5}" + _PHONE_RIGHT)
-_PHONE_TRUNK = re.compile(
-    _PHONE_LEFT + r"(?:\(0[0-9]{1,4}\)|0[0-9]{1,4})(?:[ .\-/]{1,2}[0-9]{2,8}){1,4}" + _PHONE_RIGHT
+_PHONE = re.compile(
+    _PHONE_LEFT + r"(?:(?P<intl>\+[1-9][0-9]{0,2}(?:[ .\-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,7})"
+    r"|(?P<nanp>(?:1[ .\-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4})"
+    r"|(?P<in>[6-9][0-9]{4}[ \-][0-9]{5})"
+    r"|(?P<trunk>(?:\(0[0-9]{1,4}\)|0[0-9]{1,4})(?:[ .\-/]{1,2}[0-9]{2,8}){1,4}))" + _PHONE_RIGHT
 )
 # Not phones: a date ("01.02.2024 10"), or the US SSN layout ("078-05-1120").
 _NOT_PHONE = re.compile(
-    r"\(?[0-9]{1,2}[./\-][0-9]{1,2}[./\-](?:19|20)[0-9]{2}(?![0-9])|[0-9]{3}([ \-])[0-9]{2}\1[0-9]{4}$"
+    r"\(?[0-9]{1,2}[./\-][0-9]{1,2}[./\-](?:19|20)[0-9]{2}(?![0-9])"
+    r"|[0-9]{3}([ \-])[0-9]{2}\1[0-9]{4}$"
 )
 _LAST_GROUP = re.compile(r"[ .\-/()]+[0-9]+\)?$")
 
 
-def _phone_check(regions: tuple[str | None, ...], lo: int, hi: int) -> Check:
-    def check(text: str, m: re.Match[str]) -> Span | None:
-        value = m.group()
-        if regions[0] is not None and _NOT_PHONE.match(value):
-            return None
-        for _ in range(3):  # a greedy match may have taken a trailing number: drop groups
-            n = sum(c.isdigit() for c in value)
-            if n < lo:
-                return None
-            if n <= hi:
-                for region in regions:
-                    try:
-                        parsed = phonenumbers.parse(value, region)
-                    except phonenumbers.NumberParseException:
-                        continue
-                    if phonenumbers.is_valid_number(parsed):
-                        return m.start(), m.start() + len(value)
-            cut = _LAST_GROUP.search(value)
-            if cut is None:
-                return None
-            value = value[: cut.start()]
-        return None
+# Per shape: default regions to try, and the digit count range (country code included).
+_PHONE_SHAPES: dict[str, tuple[tuple[str | None, ...], int, int]] = {
+    "intl": ((None,), 8, 15),
+    "nanp": (("US",), 10, 11),
+    "in": (("IN",), 10, 10),
+    "trunk": (("GB", "DE", "FR", "IN"), 9, 13),
+}
 
-    return check
+
+def _phone_check(_text: str, m: re.Match[str]) -> Span | None:
+    regions, lo, hi = _PHONE_SHAPES[m.lastgroup or "intl"]
+    value = m.group()
+    if regions[0] is not None and _NOT_PHONE.match(value):
+        return None
+    for _ in range(3):  # a greedy match may have taken a trailing number: drop groups
+        n = sum(c.isdigit() for c in value)
+        if n < lo:
+            return None
+        if n <= hi:
+            for region in regions:
+                try:
+                    parsed = phonenumbers.parse(value, region)
+                except phonenumbers.NumberParseException:
+                    continue
+                if phonenumbers.is_valid_number(parsed):
+                    return m.start(), m.start() + len(value)
+        cut = _LAST_GROUP.search(value)
+        if cut is None:
+            return None
+        value = value[: cut.start()]
+    return None
 
 
 PHONE = Rule(
@@ -247,15 +251,10 @@ PHONE = Rule(
         r"\+[1-9][0-9 .\-()]{6}",
         r"[0-9]{3}[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4}",
         r"[6-9][0-9]{4}[ \-][0-9]{5}",
-        r"0[0-9]{1,4}\)?[ .\-/]{1,2}[0-9]{2}[0-9 .\-/]{4}",
+        r"(?:^|[^0-9])0[0-9]{1,4}\)?[ .\-/]{1,2}[0-9]{2}[0-9 .\-/]{4}",
     ),
     rb"0-9 .()/+\-",
-    regex_extract(
-        (_PHONE_INTL, _phone_check((None,), 8, 15)),
-        (_PHONE_NANP, _phone_check(("US",), 10, 11)),
-        (_PHONE_IN, _phone_check(("IN",), 10, 10)),
-        (_PHONE_TRUNK, _phone_check(("GB", "DE", "FR", "IN"), 9, 13)),
-    ),
+    regex_extract((_PHONE, _phone_check)),
 )
 
 # --- IBAN --------------------------------------------------------------------------------
@@ -288,7 +287,10 @@ _SSN = re.compile(
     r"(?<![0-9A-Za-z_\-])(?<![0-9] )[0-9]{3}([ \-])[0-9]{2}\1[0-9]{4}(?![0-9A-Za-z_]|[ \-][0-9])"
 )
 SSN = Rule(
-    "ssn", (r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}",), rb"0-9 \-", regex_extract((_SSN, when(_ssn.is_valid)))
+    "ssn",
+    (r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}",),
+    rb"0-9 \-",
+    regex_extract((_SSN, when(lambda v: bool(_ssn.is_valid(v.replace(" ", "-")))))),
 )
 
 # --- other national IDs ------------------------------------------------------------------
@@ -316,8 +318,8 @@ NATIONAL_ID = Rule(
         r"[XYZ]-?[0-9]{7}-?[A-Z]",  # ES NIE
         r"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",  # UK NINO
         r"[2-9][0-9]{3}[ \-][0-9]{4}[ \-][0-9]{4}",  # IN Aadhaar, grouped
-        r"[12][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}",  # FR NIR, compact
-        r"[12](?: [0-9]{2}){2} (?:[0-9]{2}|2[AB]) [0-9]{3} [0-9]{3} [0-9]{2}",  # FR NIR
+        LONG_DIGITS,  # FR NIR
+        r"2[AB] ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",  # FR NIR, Corsica
         r"[1-9][0-9] [0-9]{3} [0-9]{3} [0-9]{3}",  # DE IdNr, grouped
     ),
     rb"A-Z0-9 \-",
@@ -372,9 +374,11 @@ IP_V4 = Rule(
 )
 IP_V6 = Rule(
     "ip_address",
-    (
-        r"[0-9A-Fa-f]{1,4}::?[0-9A-Fa-f]{1,4}::?[0-9A-Fa-f]{1,4}",
-        r"::[fF]{4}:[0-9]{1,3}\.",
+    (  # three groups or more: around "::", before or after it, or six of them without it
+        r"[0-9A-Fa-f]::[0-9A-Fa-f]",
+        r":[0-9A-Fa-f]{1,4}::",
+        r"::[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]",
+        r"(?:[0-9A-Fa-f]{1,4}:){6}",
     ),
     rb"0-9A-Fa-f:.",
     regex_extract((_IPV6, when(_ipv6_ok))),

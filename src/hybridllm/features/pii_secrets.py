@@ -33,8 +33,7 @@ __all__ = ["RULES"]
 
 _BOUND = r"(?<![A-Za-z0-9])"
 _KEYS = re.compile(
-    _BOUND
-    + r"(?:sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}"
+    _BOUND + r"(?:sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}"
     r"|[sr]k_live_[A-Za-z0-9]{16,}"
     r"|AIza[0-9A-Za-z_\-]{35}"
     r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
@@ -104,19 +103,20 @@ def _bits_per_char(value: str) -> float:
 
 
 def _secret_token(text: str, start: int, end: int) -> list[Span]:
+    # Context first: most long tokens (hashes, UUIDs, paths) have none and stop here.
+    before = text[max(0, start - 48) : start].rpartition("\n")[2]
+    keyword = _KEYWORD.search(before) is not None
+    if not keyword and (before.endswith("base64,") or not _ASSIGNED.search(before)):
+        return []
     token = text[start:end]
     if token.startswith(_IMAGE_MAGIC):
-        return []
-    line_start = text.rfind("\n", 0, start) + 1
-    before = text[max(line_start, start - 48) : start]
-    if before.endswith("base64,"):
         return []
     upper = any(c.isupper() for c in token)
     lower = any(c.islower() for c in token)
     digit = any(c.isdigit() for c in token)
-    if _KEYWORD.search(before):
+    if keyword:
         ok = upper + lower + digit >= 2 and _bits_per_char(token) >= KEYWORD_MIN_BITS
-    elif _ASSIGNED.search(before):
+    else:
         ok = (
             upper
             and lower
@@ -126,8 +126,6 @@ def _secret_token(text: str, start: int, end: int) -> list[Span]:
             and len(_DIGIT_RUN.findall(token)) >= 2
             and _bits_per_char(token) >= ASSIGNED_MIN_BITS
         )
-    else:
-        ok = False
     return [(start, end)] if ok else []
 
 
@@ -135,7 +133,7 @@ def _secret_token(text: str, start: int, end: int) -> list[Span]:
 # pattern also takes the character before the run (or the start of the text).
 SECRET_TOKEN = Rule(
     "api_key",
-    (r"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % MIN_TOKEN,),
+    (rf"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{{{MIN_TOKEN}}}",),
     rb"A-Za-z0-9+/_\-",
     _secret_token,
 )

@@ -1,0 +1,3 @@
+from hybridllm.cli.app import main
+
+main()
