@@ -67,16 +67,18 @@ def main() -> None:
             request = ChatRequest(messages=[Message(role="user", content=text)])
             decision = router.decide(request)
             samples = sorted(_measure(router, request, args.rounds))
-            cases.append({
-                "case": f"{tokens} tokens" + (" + PII" if with_pii else ""),
-                "bytes": len(text.encode()),
-                "estimated_tokens": decision.features.tokens,
-                "route": decision.route,
-                "p50_us": round(statistics.median(samples), 1),
-                "p99_us": round(samples[int(len(samples) * 0.99) - 1], 1),
-                "target_p50_us": target,
-                "meets_target": statistics.median(samples) < target,
-            })
+            cases.append(
+                {
+                    "case": f"{tokens} tokens" + (" + PII" if with_pii else ""),
+                    "bytes": len(text.encode()),
+                    "estimated_tokens": decision.features.tokens,
+                    "route": decision.route,
+                    "p50_us": round(statistics.median(samples), 1),
+                    "p99_us": round(samples[int(len(samples) * 0.99) - 1], 1),
+                    "target_p50_us": target,
+                    "meets_target": statistics.median(samples) < target,
+                }
+            )
     print(f"{'case':<22}{'bytes':>8}{'route':>20}{'p50 us':>10}{'p99 us':>10}{'target':>10}  ok")
     for c in cases:
         print(
@@ -85,8 +87,14 @@ def main() -> None:
         )
     out = ROOT / "bench/results/decide.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "rounds": args.rounds,
-            "pii_engine": router.extractor.pii.engine if hasattr(router.extractor.pii, "engine") else "?"}
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "rounds": args.rounds,
+        "pii_engine": router.extractor.pii.engine
+        if hasattr(router.extractor.pii, "engine")
+        else "?",
+    }
     out.write_bytes(orjson.dumps({"meta": meta, "cases": cases}, option=orjson.OPT_INDENT_2))
     print(f"wrote {out.relative_to(ROOT)}")
 

@@ -33,7 +33,8 @@ CODE = (
 )
 LOG = (
     "2024-06-01T10:30:00.123Z INFO worker-7 processed batch 20240601.42 in 1832 ms "
-    "(rows=15000, size=2.4MB, order ORD-2024-000123, sha e83c5163316f89bfbde7d9ab23ca2e25604af290)\n"
+    "(rows=15000, size=2.4MB, order ORD-2024-000123, "
+    "sha e83c5163316f89bfbde7d9ab23ca2e25604af290)\n"
 )
 JSON = (
     '{"id": "123e4567-e89b-12d3-a456-426614174000", "price": 1234.56, "qty": 3, '

@@ -6,5 +6,13 @@ from hybridllm.policy.decision import Decision
 from hybridllm.router import Router
 from hybridllm.types import ChatRequest, ChatResponse, Message
 
-__all__ = ["ChatRequest", "ChatResponse", "Decision", "Hints", "HybridLLMError", "Message", "Router"]
+__all__ = [
+    "ChatRequest",
+    "ChatResponse",
+    "Decision",
+    "Hints",
+    "HybridLLMError",
+    "Message",
+    "Router",
+]
 __version__ = "0.1.0"

@@ -112,7 +112,9 @@ def _from_genai_prices(deployment: Deployment) -> Rates:
     mp = found.model_price
     fields = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
     values = [getattr(mp, name, None) for name in fields]
-    starts = sorted({t.start for v in values if hasattr(v, "tiers") for t in v.tiers})
+    starts = sorted(
+        {t.start for v in values if v is not None and hasattr(v, "tiers") for t in v.tiers}
+    )
 
     def at(value: Any, prompt: int) -> float | None:
         if value is None:

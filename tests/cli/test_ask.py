@@ -29,7 +29,8 @@ def mock_port() -> Iterator[int]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hybridllm", "mock-upstream", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -48,7 +49,9 @@ def mock_port() -> Iterator[int]:
 
 def _config(tmp_path: Path, port: int) -> Path:
     text = (Path(__file__).resolve().parents[2] / "examples/mock/hybridllm.yaml").read_text()
-    text = text.replace("8900", str(port)).replace("sqlite:///hybridllm-mock.db", f"sqlite:///{tmp_path}/l.db")
+    text = text.replace("8900", str(port)).replace(
+        "sqlite:///hybridllm-mock.db", f"sqlite:///{tmp_path}/l.db"
+    )
     path = tmp_path / "hybridllm.yaml"
     path.write_text(text)
     return path
@@ -65,7 +68,16 @@ def test_ask_prints_the_answer_and_verbose_details(tmp_path: Path, mock_port: in
 
 def test_ask_reads_stdin_and_pins_a_model_with_json_output(tmp_path: Path, mock_port: int) -> None:
     _config(tmp_path, mock_port)
-    out = hybridllm("ask", "--model", "premium", "--json", "--system", "Be brief.", cwd=tmp_path, stdin="What is 2+2?")
+    out = hybridllm(
+        "ask",
+        "--model",
+        "premium",
+        "--json",
+        "--system",
+        "Be brief.",
+        cwd=tmp_path,
+        stdin="What is 2+2?",
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["deployment"] == "premium" and data["tier"] == 3
@@ -96,7 +108,9 @@ time.sleep(60)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="kill -9 is POSIX")
-def test_killing_the_library_process_after_an_answer_keeps_its_ledger_rows(tmp_path: Path, mock_port: int) -> None:
+def test_killing_the_library_process_after_an_answer_keeps_its_ledger_rows(
+    tmp_path: Path, mock_port: int
+) -> None:
     config = _config(tmp_path, mock_port)
     with subprocess.Popen(
         [sys.executable, "-c", _LIBRARY_SCRIPT, str(config)], stdout=subprocess.PIPE, text=True

@@ -59,7 +59,9 @@ def test_route_batch_of_500_classification_items(workdir: Path) -> None:
 
 
 def test_route_15000_token_document_from_stdin(workdir: Path) -> None:
-    doc = "Please review the following report.\n" + ("The committee met and reviewed the budget. " * 1100)
+    doc = "Please review the following report.\n" + (
+        "The committee met and reviewed the budget. " * 1100
+    )
     out = hybridllm("route", "--json", cwd=workdir, stdin=doc)
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
@@ -83,7 +85,10 @@ def test_route_plain_question_falls_to_default_and_explains(workdir: Path) -> No
     [
         (("    tier: 2\n", "    teir: 2\n"), "unknown key 'teir'"),
         (("use: [sonnet, deepseek]", "use: [sonet, deepseek]"), "unknown deployment 'sonet'"),
-        (("use: [local-small, deepseek, sonnet]", "use: [local-small, deepseek, local-small]"), "twice"),
+        (
+            ("use: [local-small, deepseek, sonnet]", "use: [local-small, deepseek, local-small]"),
+            "twice",
+        ),
         (("deployments:\n", "deployments: [\n"), "malformed YAML"),
     ],
     ids=["typo-key", "missing-deployment", "cycle", "malformed-yaml"],
@@ -113,7 +118,9 @@ def test_simulate_prices_a_workload_against_the_baseline(workdir: Path) -> None:
     assert first["deployment"] == "deepseek" and first["calls"] == 500000
     # deepseek has no batch discount in genai-prices: list price. Sonnet baseline at list price.
     assert first["baseline_cost_usd"] == pytest.approx(500000 * (500 * 3.0 + 50 * 15.0) / 1e6)
-    assert second["deployment"] == "sonnet" and second["cost_usd"] == pytest.approx(second["baseline_cost_usd"])
+    assert second["deployment"] == "sonnet" and second["cost_usd"] == pytest.approx(
+        second["baseline_cost_usd"]
+    )
     assert third["deployment"] == "local-small" and third["cost_usd"] == 0.0
     total = result["total"]
     assert total["saving_usd"] == pytest.approx(total["baseline_cost_usd"] - total["cost_usd"])
@@ -134,7 +141,10 @@ def test_simulate_batchable_line_on_a_deployment_with_batch_discount(workdir: Pa
     ("content", "expected"),
     [
         ("", "the workload is empty"),
-        ('{"name": "x", "calls": 5, "input_tokens": -3, "output_tokens": 10}\n', "w.jsonl:1: 'input_tokens' must be zero or more"),
+        (
+            '{"name": "x", "calls": 5, "input_tokens": -3, "output_tokens": 10}\n',
+            "w.jsonl:1: 'input_tokens' must be zero or more",
+        ),
         ('{"name": "x"}\n{"bad json\n', "w.jsonl:1"),
         ('{"name": "x", "calls": 1, "input_tokens": 5, "colour": "red"}\n', "w.jsonl:1"),
     ],
@@ -154,7 +164,14 @@ def test_shipped_examples_pass_check_and_simulate(tmp_path: Path) -> None:
         cfg = root / name / "hybridllm.yaml"
         check = hybridllm("--config", str(cfg), "check", "--offline", cwd=tmp_path)
         assert check.returncode == 0, check.stderr
-        sim = hybridllm("--config", str(cfg), "simulate", str(root / name / "workload.jsonl"), "--json", cwd=tmp_path)
+        sim = hybridllm(
+            "--config",
+            str(cfg),
+            "simulate",
+            str(root / name / "workload.jsonl"),
+            "--json",
+            cwd=tmp_path,
+        )
         assert sim.returncode == 0, sim.stderr
         total = json.loads(sim.stdout)["total"]
         assert total["saving_pct"] is not None and total["saving_pct"] > 0

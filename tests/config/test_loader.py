@@ -20,7 +20,9 @@ def test_basic_config_loads_with_provider_defaults(config_file: Path) -> None:
     assert loaded.missing_keys == {"deepseek": "DEEPSEEK_API_KEY", "sonnet": "ANTHROPIC_API_KEY"}
 
 
-def test_env_variables_and_dotenv_beside_the_config_fill_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_variables_and_dotenv_beside_the_config_fill_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".env").write_text("DEEPSEEK_API_KEY=sk-test-from-dotenv-0000\n")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-from-env-0000")
     path = tmp_path / "hybridllm.yaml"
@@ -63,14 +65,23 @@ def test_rule_naming_a_missing_deployment_is_an_error_with_its_line() -> None:
 def test_fallback_cycle_between_deployments_is_an_error() -> None:
     text = BASIC_CONFIG.replace(
         "    context_window: 65536\n", "    context_window: 65536\n    fallbacks: [sonnet]\n"
-    ).replace("    context_window: 1000000\n", "    context_window: 1000000\n    fallbacks: [deepseek]\n")
+    ).replace(
+        "    context_window: 1000000\n", "    context_window: 1000000\n    fallbacks: [deepseek]\n"
+    )
     err = _error(text)
     assert "fallback cycle" in err.message
-    assert "deepseek -> sonnet -> deepseek" in err.message or "sonnet -> deepseek -> sonnet" in err.message
+    assert (
+        "deepseek -> sonnet -> deepseek" in err.message
+        or "sonnet -> deepseek -> sonnet" in err.message
+    )
 
 
 def test_a_deployment_twice_in_one_chain_is_a_cycle() -> None:
-    err = _error(BASIC_CONFIG.replace("use: [local-small, deepseek, sonnet]", "use: [local-small, deepseek, local-small]"))
+    err = _error(
+        BASIC_CONFIG.replace(
+            "use: [local-small, deepseek, sonnet]", "use: [local-small, deepseek, local-small]"
+        )
+    )
     assert "twice" in err.message and err.key == "routes[5].use[2]"
 
 
@@ -112,7 +123,9 @@ def test_unset_variable_outside_api_key_is_an_error() -> None:
 
 
 def test_deployment_fallbacks_extend_a_chain_without_repeats() -> None:
-    text = BASIC_CONFIG.replace("    context_window: 1000000\n", "    context_window: 1000000\n    fallbacks: [deepseek]\n")
+    text = BASIC_CONFIG.replace(
+        "    context_window: 1000000\n", "    context_window: 1000000\n    fallbacks: [deepseek]\n"
+    )
     config = parse_config(text, "c.yaml", env={}).config
     assert expand_chain(config, ["sonnet"]) == ["sonnet", "deepseek"]
     assert expand_chain(config, ["sonnet", "deepseek"]) == ["sonnet", "deepseek"]

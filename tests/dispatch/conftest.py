@@ -94,7 +94,9 @@ async def make_runtime(mock: MockUpstream, tmp_path: Path) -> AsyncIterator[Runt
 
     async def factory(clock: Clock | None = None, extra: str = "", min_calls: int = 5) -> Runtime:
         path = tmp_path / "hybridllm.yaml"
-        path.write_text(DISPATCH_CONFIG.format(url=mock.url, ledger=ledger, min_calls=min_calls) + extra)
+        path.write_text(
+            DISPATCH_CONFIG.format(url=mock.url, ledger=ledger, min_calls=min_calls) + extra
+        )
         runtime = Runtime(Router.from_config(path), clock=clock)
         await runtime.start()
         runtimes.append(runtime)

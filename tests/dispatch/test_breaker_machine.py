@@ -9,7 +9,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from hybridllm.dispatch.breaker import Breaker, BreakerSettings, BreakerState, Ticket
 from hybridllm.dispatch.clock import ManualClock
 
-SETTINGS = BreakerSettings(window=30.0, min_calls=4, failure_rate=0.5, cooldown=5.0, cooldown_max=40.0)
+SETTINGS = BreakerSettings(
+    window=30.0, min_calls=4, failure_rate=0.5, cooldown=5.0, cooldown_max=40.0
+)
 
 
 class BreakerMachine(RuleBasedStateMachine):
@@ -82,9 +84,14 @@ class BreakerMachine(RuleBasedStateMachine):
                 self.half_open = False
                 self.cooldown = SETTINGS.cooldown
             return
-        self.outcomes = [(t, f) for t, f in [*self.outcomes, (now, failed)] if t >= now - SETTINGS.window]
+        self.outcomes = [
+            (t, f) for t, f in [*self.outcomes, (now, failed)] if t >= now - SETTINGS.window
+        ]
         fails = sum(f for _, f in self.outcomes)
-        if len(self.outcomes) >= SETTINGS.min_calls and fails / len(self.outcomes) >= SETTINGS.failure_rate:
+        if (
+            len(self.outcomes) >= SETTINGS.min_calls
+            and fails / len(self.outcomes) >= SETTINGS.failure_rate
+        ):
             self._open(now)
 
     @precondition(lambda self: bool(self.in_flight))

@@ -17,7 +17,10 @@ async def test_primary_failing_30_percent_of_1000_requests_every_request_answere
 ) -> None:
     # Exactly 30%, spread evenly: every 10th request, then every 9th of the rest, then every
     # 8th of what is left. A 30% failure rate must not open the breaker (it opens at 50%).
-    mock.set_faults("primary", [{"status": 500, "every": 10}, {"status": 500, "every": 9}, {"status": 500, "every": 8}])
+    mock.set_faults(
+        "primary",
+        [{"status": 500, "every": 10}, {"status": 500, "every": 9}, {"status": 500, "every": 8}],
+    )
     runtime = await make_runtime()
     sem = asyncio.Semaphore(20)
 
@@ -109,7 +112,9 @@ async def test_stream_stalling_after_5_chunks_ends_with_idle_timeout_partial_usa
 ) -> None:
     mock.set_faults("primary", [{"stall_after": 5}])
     runtime = await make_runtime()
-    meta, chunks = await runtime.stream({"messages": [{"role": "user", "content": "tell me"}], "stream": True})
+    _meta, chunks = await runtime.stream(
+        {"messages": [{"role": "user", "content": "tell me"}], "stream": True}
+    )
     texts: list[str] = []
     with pytest.raises(UpstreamTimeoutError, match="idle"):
         async for chunk in chunks:
@@ -131,7 +136,9 @@ async def test_stream_falls_back_when_the_primary_fails_before_the_first_byte(
 ) -> None:
     mock.set_faults("primary", [{"status": 502}])
     runtime = await make_runtime()
-    meta, chunks = await runtime.stream({"messages": [{"role": "user", "content": "hello"}], "stream": True})
+    meta, chunks = await runtime.stream(
+        {"messages": [{"role": "user", "content": "hello"}], "stream": True}
+    )
     text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
     assert text.startswith("Mock answer from claude-sonnet-4-5")
     assert meta.deployment == "fallback" and meta.attempts == 2
@@ -156,7 +163,9 @@ async def test_credit_card_prompt_never_reaches_a_cloud_deployment_when_locals_f
 async def test_weak_reply_escalates_to_the_next_deployment_and_both_are_recorded(
     mock: MockUpstream, make_runtime: RuntimeFactory
 ) -> None:
-    mock.set_faults("local-a", [{"reply": "I don't know, sorry. That is beyond what I can do here."}])
+    mock.set_faults(
+        "local-a", [{"reply": "I don't know, sorry. That is beyond what I can do here."}]
+    )
     runtime = await make_runtime()
     r = await runtime.complete("summarize this meeting")
     assert r.deployment == "primary" and r.attempts == 2
@@ -185,16 +194,23 @@ async def test_context_window_error_falls_back_and_is_not_a_breaker_failure(
     assert len(mock.records_for("primary")) == 8  # the breaker never opened
 
 
-async def test_max_attempts_caps_a_long_chain(mock: MockUpstream, make_runtime: RuntimeFactory) -> None:
+async def test_max_attempts_caps_a_long_chain(
+    mock: MockUpstream, make_runtime: RuntimeFactory
+) -> None:
     for prefix in ("local-a", "local-b", "primary", "fallback", "gem"):
         mock.set_faults(prefix, [{"status": 500}])
     runtime = await make_runtime()
     with pytest.raises(NoDeploymentError, match="3 attempts"):
         await runtime.complete("three deployments at most")
-    assert sum(len(mock.records_for(p)) for p in ("local-a", "local-b", "primary", "fallback", "gem")) == 3
+    assert (
+        sum(len(mock.records_for(p)) for p in ("local-a", "local-b", "primary", "fallback", "gem"))
+        == 3
+    )
 
 
-async def test_upstream_key_never_appears_in_the_error(mock: MockUpstream, make_runtime: RuntimeFactory) -> None:
+async def test_upstream_key_never_appears_in_the_error(
+    mock: MockUpstream, make_runtime: RuntimeFactory
+) -> None:
     mock.set_faults("primary", [{"status": 401, "message": "bad key sk-test-primary-000000000000"}])
     mock.set_faults("fallback", [{"status": 401}])
     runtime = await make_runtime()

@@ -50,8 +50,11 @@ class SelectionMachine(RuleBasedStateMachine):
             n: Breaker(BreakerSettings(min_calls=1000), self.clock) for n in cfg.deployments
         }
         self.selector = Selector(
-            dict(cfg.deployments), cfg.dispatch, self.breakers,
-            DeploymentLimiter(dict(cfg.deployments)), self.clock,
+            dict(cfg.deployments),
+            cfg.dispatch,
+            self.breakers,
+            DeploymentLimiter(dict(cfg.deployments)),
+            self.clock,
         )
         self.cooling_until: dict[str, float] = {}
 
@@ -59,8 +62,11 @@ class SelectionMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    @rule(outcomes=st.lists(OUTCOMES, min_size=4, max_size=4), private=st.booleans(),
-          retry_after=st.floats(0.5, 60))
+    @rule(
+        outcomes=st.lists(OUTCOMES, min_size=4, max_size=4),
+        private=st.booleans(),
+        retry_after=st.floats(0.5, 60),
+    )
     def one_request(self, outcomes: list[str], private: bool, retry_after: float) -> None:
         asyncio.run(self._request(outcomes, private, retry_after))
 
@@ -77,7 +83,9 @@ class SelectionMachine(RuleBasedStateMachine):
                 break
             now = self.clock.now()
             assert cand.name not in tried, "a deployment was tried twice in one request"
-            assert now >= self.cooling_until.get(cand.name, 0.0) - 1e-9, "attempt during Retry-After"
+            assert now >= self.cooling_until.get(cand.name, 0.0) - 1e-9, (
+                "attempt during Retry-After"
+            )
             assert now <= state.deadline + 1e-9, "slept past the deadline"
             if private:
                 assert self.router.deployment(cand.name).is_local, "private request sent to cloud"
@@ -94,7 +102,9 @@ class SelectionMachine(RuleBasedStateMachine):
                 err: RateLimitedError | ServerError = RateLimitedError(
                     "429", deployment=cand.name, retry_after=retry_after
                 )
-                self.cooling_until[cand.name] = max(self.cooling_until.get(cand.name, 0.0), now + retry_after)
+                self.cooling_until[cand.name] = max(
+                    self.cooling_until.get(cand.name, 0.0), now + retry_after
+                )
             else:
                 err = ServerError("500", deployment=cand.name)
             state.errors.append(err)
@@ -103,5 +113,7 @@ class SelectionMachine(RuleBasedStateMachine):
         assert state.attempts <= 3
 
 
-SelectionMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=25, deadline=None)
+SelectionMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=25, deadline=None
+)
 TestSelectionStateMachine = SelectionMachine.TestCase

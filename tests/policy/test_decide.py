@@ -32,7 +32,9 @@ def test_email_address_makes_the_request_private_and_local_only(router: Router) 
 
 
 def test_private_request_drops_cloud_even_when_a_later_rule_picks_cloud(router: Router) -> None:
-    d = router.decide("Refactor this python function; contact me at jane@corp.example", Hints(tier=3))
+    d = router.decide(
+        "Refactor this python function; contact me at jane@corp.example", Hints(tier=3)
+    )
     assert d.private
     assert all(router.deployment(n).is_local for n in d.chain)
     assert d.chain == ()  # tier 3 pinned, nothing local at tier 3: no deployment, never cloud
@@ -53,7 +55,9 @@ def test_code_request_goes_to_the_code_route(router: Router) -> None:
 
 
 def test_batch_of_500_classification_items_goes_to_batch_route(router: Router) -> None:
-    d = router.decide("Classify the sentiment of each review.", Hints(batch_size=500, task="classification"))
+    d = router.decide(
+        "Classify the sentiment of each review.", Hints(batch_size=500, task="classification")
+    )
     assert d.route == "batch_processing"
     assert d.deployment == "deepseek"
 
@@ -81,7 +85,9 @@ def test_cloud_tag_pins_tier_3_and_is_stripped_from_the_prompt(router: Router) -
 
 
 def test_local_tag_in_a_multipart_message_is_stripped(router: Router) -> None:
-    request = ChatRequest(messages=[Message(role="user", content=[ContentPart(type="text", text="[local] hi there")])])
+    request = ChatRequest(
+        messages=[Message(role="user", content=[ContentPart(type="text", text="[local] hi there")])]
+    )
     plan = router.plan(request)
     assert plan.decision.chain == ("local-small",)
     content = plan.request.messages[0].content
@@ -124,11 +130,21 @@ def test_decision_json_has_the_documented_keys(router: Router) -> None:
 
 
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
-_pii = st.sampled_from(["", " mail a.b@example.org ", " card 4111 1111 1111 1111 ", " IBAN DE89370400440532013000 "])
+_pii = st.sampled_from(
+    ["", " mail a.b@example.org ", " card 4111 1111 1111 1111 ", " IBAN DE89370400440532013000 "]
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(before=_text, pii=_pii, after=_text, tier=st.sampled_from([None, 1, 2, 3]), private=st.booleans())
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    before=_text,
+    pii=_pii,
+    after=_text,
+    tier=st.sampled_from([None, 1, 2, 3]),
+    private=st.booleans(),
+)
 def test_private_request_chain_never_holds_a_cloud_deployment(
     router: Router, before: str, pii: str, after: str, tier: int | None, private: bool
 ) -> None:
@@ -140,8 +156,12 @@ def test_private_request_chain_never_holds_a_cloud_deployment(
         assert all(loc == "local" for loc in d.localities)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=_text, batch=st.one_of(st.none(), st.integers(1, 1000)))
-def test_decision_is_deterministic_for_the_same_input(router: Router, text: str, batch: int | None) -> None:
+def test_decision_is_deterministic_for_the_same_input(
+    router: Router, text: str, batch: int | None
+) -> None:
     hints = Hints(batch_size=batch)
     assert router.decide(text, hints) == router.decide(text, hints)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import orjson
@@ -23,7 +24,7 @@ def run_check(offline: bool, as_json: bool) -> None:
     reach: dict[str, str] = {}
     if not offline:
         reach = asyncio.run(_probe_all(list(config.deployments.values())))
-    deployments = []
+    deployments: list[dict[str, Any]] = []
     for name, dep in config.deployments.items():
         rates = router.rates[name]
         needs_key = not dep.is_local and PROVIDERS[dep.provider].key_env is not None
@@ -47,7 +48,7 @@ def run_check(offline: bool, as_json: bool) -> None:
                 "reachable": reach.get(name, "not probed"),
             }
         )
-    rules = [
+    rules: list[dict[str, Any]] = [
         {
             "name": rule.route.name,
             "when": rule.condition.text if rule.condition else "(default)",

@@ -72,7 +72,7 @@ def _convert(
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int):
                 raise ConfigError(
                     "keys must be strings", file=file, line=key_node.start_mark.line + 1
@@ -92,7 +92,7 @@ def _convert(
             _convert(loader, item, (*path, i), out, file, environ)
             for i, item in enumerate(node.value)
         ]
-    value = loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    value = loader.construct_object(node, deep=True)
     if isinstance(value, str) and "${" in value:
         return _interpolate(value, path, out, environ)
     return value

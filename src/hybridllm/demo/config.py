@@ -39,7 +39,10 @@ routes:
     when: {{tokens: ">8000"}}
     use: [sonnet]
   - name: simple
-    when: {{any: [{{complexity: low}}, {{task_type: [summarization, translation, classification, formatting, extraction]}}]}}
+    when:
+      any:
+        - {{complexity: low}}
+        - {{task_type: [summarization, translation, classification, formatting, extraction]}}
     use: [local-small, deepseek]
     escalate: {{min_chars: 30, phrases: ["i don't know", "as an ai"]}}
   - name: default
@@ -50,20 +53,38 @@ state: memory
 
 # (kind, prompt): the mix the product is for, from summaries to a hard analysis.
 SAMPLES: list[tuple[str, str]] = [
-    ("summary", "Summarize the following meeting notes in three bullet points: the launch moves "
-     "to March, marketing needs two more weeks, and support wants a FAQ before release."),
-    ("formatting", "Format this list as a markdown table with columns name and role: Ana - "
-     "design, Bo - backend, Cy - support."),
+    (
+        "summary",
+        "Summarize the following meeting notes in three bullet points: the launch moves "
+        "to March, marketing needs two more weeks, and support wants a FAQ before release.",
+    ),
+    (
+        "formatting",
+        "Format this list as a markdown table with columns name and role: Ana - "
+        "design, Bo - backend, Cy - support.",
+    ),
     ("translation", "Translate into French: the invoice is attached and payment is due Friday."),
-    ("classification", "Classify the sentiment of this review as positive or negative: the "
-     "battery died after two days."),
+    (
+        "classification",
+        "Classify the sentiment of this review as positive or negative: the "
+        "battery died after two days.",
+    ),
     ("extraction", "Extract the dates and amounts from: paid $120 on 3 May, $80 on 9 June."),
-    ("private", "Draft a polite reminder to maria.lopez@example.com that her card ending "
-     "4242 4242 4242 4242 will be charged tomorrow."),
-    ("code review", "Review this python function for bugs:\n```\ndef mean(xs):\n    return "
-     "sum(xs) / len(xs)\n```"),
-    ("hard analysis", "Analyze in depth the trade-offs of moving our monolith to microservices "
-     "for a team of six engineers, and design a system for the migration."),
+    (
+        "private",
+        "Draft a polite reminder to maria.lopez@example.com that her card ending "
+        "4242 4242 4242 4242 will be charged tomorrow.",
+    ),
+    (
+        "code review",
+        "Review this python function for bugs:\n```\ndef mean(xs):\n    return "
+        "sum(xs) / len(xs)\n```",
+    ),
+    (
+        "hard analysis",
+        "Analyze in depth the trade-offs of moving our monolith to microservices "
+        "for a team of six engineers, and design a system for the migration.",
+    ),
     ("question", "What is the difference between a process and a thread?"),
     ("rewrite", "Rewrite this sentence to sound friendlier: your request is denied."),
     ("cloud-tagged", "[cloud] Give me three name ideas for a bakery."),

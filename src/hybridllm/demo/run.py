@@ -24,7 +24,11 @@ def _money(value: float | None) -> str:
 
 
 def _why(reasons: tuple[str, ...], statuses: list[str]) -> str:
-    keep = [r for r in reasons if r.startswith(("rule", "tier", "private", "model")) and "skipped" not in r]
+    keep = [
+        r
+        for r in reasons
+        if r.startswith(("rule", "tier", "private", "model")) and "skipped" not in r
+    ]
     if "escalated" in statuses:
         keep.append("the local reply was too weak, escalated to the next deployment")
     return "; ".join(keep)
@@ -57,11 +61,18 @@ async def _demo(console: Console, ledger: Path) -> int:
                 total += done.cost_usd or 0.0
                 base += done.baseline_cost_usd or 0.0
                 table.add_row(
-                    str(number), kind, done.route, f"{done.deployment} ({dep.where})",
-                    str(dep.tier), str(done.attempts), _money(done.cost_usd),
+                    str(number),
+                    kind,
+                    done.route,
+                    f"{done.deployment} ({dep.where})",
+                    str(dep.tier),
+                    str(done.attempts),
+                    _money(done.cost_usd),
                     _money(done.baseline_cost_usd),
                 )
-                whys.append(f"{number}. " + _why(done.decision.reasons, [r.status for r in done.rows]))
+                whys.append(
+                    f"{number}. " + _why(done.decision.reasons, [r.status for r in done.rows])
+                )
         console.print(table)
         console.print(Text("why:", style="bold"))
         for line in whys:

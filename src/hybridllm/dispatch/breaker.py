@@ -104,7 +104,10 @@ class Breaker:
         self._failures += failed
         self._expire(now)
         total = len(self._outcomes)
-        if total >= self.settings.min_calls and self._failures / total >= self.settings.failure_rate:
+        if (
+            total >= self.settings.min_calls
+            and self._failures / total >= self.settings.failure_rate
+        ):
             self._open(now)
 
     def abandon(self, ticket: Ticket) -> None:

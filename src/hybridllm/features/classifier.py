@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from hybridllm.features.keywords import DEFAULT_COMPLEXITY, DEFAULT_TASK_TYPES
 from hybridllm.features.multimatch import LiteralMatcher
@@ -43,7 +43,7 @@ class KeywordClassifier:
     def __init__(
         self,
         task_types: Mapping[str, Sequence[str]] | None = None,
-        complexity: Mapping[str, Sequence[str]] | None = None,
+        complexity: Mapping[Any, Sequence[str]] | None = None,
         *,
         replace_defaults: bool = False,
     ) -> None:

@@ -94,7 +94,7 @@ class FeatureExtractor:
                 continue
             content = message.content
             text = content if isinstance(content, str) else None
-            if text is None and content and content[0].type == "text":
+            if isinstance(content, list) and content and content[0].type == "text":
                 text = content[0].text
             match = _TAG.match(text) if text else None
             if match is None or text is None:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+_hs: Any
 try:  # pragma: no cover - platform dependent
     import hyperscan as _hs
 except ImportError:  # pragma: no cover
@@ -52,7 +53,7 @@ class LiteralMatcher:
     def _scan_hs(self, text: str) -> set[int]:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            scratch = _hs.Scratch(self._db)  # type: ignore[union-attr]
+            scratch = _hs.Scratch(self._db)
             self._local.scratch = scratch
         found: set[int] = set()
 

@@ -87,8 +87,7 @@ PRIVATE_KEY = Rule(
     regex_extract((_PEM_BEGIN, _pem_span)),
 )
 
-_KEYWORD = re.compile(r"key|token|secret|passw|pwd|credential|bearer|auth", re.IGNORECASE)
-_ASSIGNED = re.compile(r"[=:][ \t]*[\"'`]?$")
+_KEYWORDS = ("key", "token", "secret", "passw", "pwd", "credential", "bearer", "auth")
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _IMAGE_MAGIC = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "PHN2Zy")
 MIN_TOKEN = 32
@@ -105,15 +104,17 @@ def _bits_per_char(value: str) -> float:
 def _secret_token(text: str, start: int, end: int) -> list[Span]:
     # Context first: most long tokens (hashes, UUIDs, paths) have none and stop here.
     before = text[max(0, start - 48) : start].rpartition("\n")[2]
-    keyword = _KEYWORD.search(before) is not None
-    if not keyword and (before.endswith("base64,") or not _ASSIGNED.search(before)):
+    lowered = before.lower()
+    keyword = any(k in lowered for k in _KEYWORDS)
+    if not keyword and not before.rstrip(" \t\"'`").endswith(("=", ":")):
         return []
     token = text[start:end]
-    if token.startswith(_IMAGE_MAGIC):
+    if before.endswith("base64,") or token.startswith(_IMAGE_MAGIC):  # inline images
         return []
-    upper = any(c.isupper() for c in token)
-    lower = any(c.islower() for c in token)
-    digit = any(c.isdigit() for c in token)
+    # Class presence at C speed: casing changes a token iff it has letters of the other case.
+    upper = token.lower() != token
+    lower = token.upper() != token
+    digit = _DIGIT_RUN.search(token) is not None
     if keyword:
         ok = upper + lower + digit >= 2 and _bits_per_char(token) >= KEYWORD_MIN_BITS
     else:
