@@ -113,6 +113,7 @@ class Route(_Strict):
     use: list[str] = Field(min_length=1)
     private: bool = False
     escalate: Escalate | None = None
+    max_queue_wait: float | None = Field(default=None, ge=0)  # local queue wait before spilling
 
 
 class PiiConfig(_Strict):

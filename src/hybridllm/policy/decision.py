@@ -22,6 +22,7 @@ class Decision:
     escalate: Escalate | None = None
     tiers: tuple[int, ...] = ()  # the tier of each deployment in the chain
     localities: tuple[str, ...] = ()  # "local" | "cloud" for each deployment in the chain
+    max_queue_wait: float | None = None  # the rule's limit on waiting for a busy local model
 
     @property
     def deployment(self) -> str | None:

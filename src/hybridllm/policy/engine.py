@@ -101,6 +101,7 @@ class Policy:
             escalate=rule.route.escalate,
             tiers=tuple(self.deployments[n].tier for n in chain),
             localities=tuple(self.deployments[n].where for n in chain),
+            max_queue_wait=rule.route.max_queue_wait,
         )
 
     def _match(self, features: Features, reasons: list[str]) -> tuple[_Rule, list[str]]:
