@@ -92,11 +92,15 @@ async def make_runtime(mock: MockUpstream, tmp_path: Path) -> AsyncIterator[Runt
     runtimes: list[Runtime] = []
     ledger = tmp_path / "ledger.db"
 
-    async def factory(clock: Clock | None = None, extra: str = "", min_calls: int = 5) -> Runtime:
+    async def factory(
+        clock: Clock | None = None,
+        extra: str = "",
+        min_calls: int = 5,
+        text_edit: tuple[str, str] = ("", ""),
+    ) -> Runtime:
         path = tmp_path / "hybridllm.yaml"
-        path.write_text(
-            DISPATCH_CONFIG.format(url=mock.url, ledger=ledger, min_calls=min_calls) + extra
-        )
+        text = DISPATCH_CONFIG.format(url=mock.url, ledger=ledger, min_calls=min_calls) + extra
+        path.write_text(text.replace(*text_edit) if text_edit[0] else text)
         runtime = Runtime(Router.from_config(path), clock=clock)
         await runtime.start()
         runtimes.append(runtime)

@@ -217,3 +217,12 @@ async def test_upstream_key_never_appears_in_the_error(
     with pytest.raises(NoDeploymentError) as info:
         await runtime.complete("hello")
     assert "sk-test-primary-000000000000" not in str(info.value)
+
+
+async def test_cloud_deployment_without_a_key_is_skipped_without_a_call(
+    mock: MockUpstream, make_runtime: RuntimeFactory
+) -> None:
+    runtime = await make_runtime(text_edit=("    api_key: sk-test-primary-000000000000\n", ""))
+    r = await runtime.complete("hello")
+    assert r.deployment == "fallback" and r.attempts == 1
+    assert mock.records_for("primary") == []

@@ -113,6 +113,23 @@ def ask(
     run_ask(prompt, tier, model, file, system, verbose, as_json)
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default 127.0.0.1, or $HYBRIDLLM_HOST).")
+    ] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8400,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = False,
+) -> None:
+    """The gateway: OpenAI- and Anthropic-compatible HTTP on uvicorn."""
+    from hybridllm.cli.serve_cmd import run_serve
+
+    run_serve(host, port, workers, access_log)
+
+
 @app.command("mock-upstream")
 def mock_upstream(
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8900,

@@ -72,6 +72,13 @@ class Deployment(_Strict):
     timeout: Timeouts = Timeouts()
     headers: dict[str, str] = {}
     fallbacks: list[str] = []  # tried after this deployment wherever it stands in a chain
+    # Local models (provider llamacpp in-process, ollama over HTTP). See docs/local.md.
+    model_path: str | None = None  # llamacpp: a GGUF file; absent: the bundled small model
+    n_ctx: int | None = Field(default=None, gt=0)  # llamacpp: context size (default 4096)
+    n_threads: int | None = Field(default=None, gt=0)  # llamacpp: CPU threads per instance
+    max_concurrency: int = Field(default=1, ge=1, le=64)  # llamacpp: generations at once
+    keep_alive: str | int | None = None  # ollama: how long the model stays loaded ("30m", -1)
+    warm_up: bool = False  # load the model when the engine starts, not on the first request
 
     @field_validator("provider")
     @classmethod

@@ -4,6 +4,7 @@ For one request, with one deadline and at most ``max_attempts`` upstream calls::
 
     for deployment in decision.chain:             # each deployment at most once per request
         skip if the request is private and the deployment is not local   (re-checked every hop)
+        skip if it is a cloud deployment that needs an API key and has none
         skip if its breaker is open (half-open: only the one probe passes)
         skip if it is cooling down after a Retry-After, unless it is the last candidate and
              the wait fits in the time left (then wait)
@@ -24,6 +25,7 @@ from hybridllm.dispatch.breaker import Breaker, Ticket
 from hybridllm.dispatch.clock import Clock
 from hybridllm.dispatch.limiter import DeploymentLimiter
 from hybridllm.errors import (
+    AuthError,
     CircuitOpenError,
     LocalRateLimitedError,
     NoDeploymentError,
@@ -31,6 +33,7 @@ from hybridllm.errors import (
     RateLimitedError,
 )
 from hybridllm.policy.decision import Decision
+from hybridllm.providers.registry import PROVIDERS
 
 __all__ = ["Candidate", "RequestState", "Selector"]
 
@@ -82,6 +85,12 @@ class Selector:
         self.clock = clock
         self.rng = rng or random.Random()
         self.cooling: dict[str, float] = {}  # deployment -> monotonic time it may be called again
+        # Cloud deployments of providers that need a key, configured without one: never called.
+        self.keyless = frozenset(
+            name
+            for name, dep in deployments.items()
+            if not dep.is_local and dep.key is None and PROVIDERS[dep.provider].key_env is not None
+        )
 
     def note_error(self, name: str, error: ProviderError) -> None:
         if error.retry_after:
@@ -101,6 +110,12 @@ class Selector:
             last_candidate = state.index == len(chain)
             if state.decision.private and not dep.is_local:
                 state.skipped.append(f"{name}: cloud deployment, request is private")
+                continue
+            if name in self.keyless:
+                state.skipped.append(f"{name}: no API key configured")
+                state.errors.append(
+                    AuthError(f"{name}: no API key configured; skipped", deployment=name)
+                )
                 continue
             now = self.clock.now()
             until = self.cooling.get(name, 0.0)

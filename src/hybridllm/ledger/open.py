@@ -19,15 +19,19 @@ def open_store(url: str, *, migrate: bool = True) -> LedgerStore:
     - ``sqlite:///relative/path.db``: relative to the working directory
     - ``sqlite:////abs/path.db``: absolute
     - ``sqlite://:memory:``: in memory, gone when closed (tests)
+    - ``postgresql://user:pass@host:5432/db`` (also ``postgres://``, ``postgresql+psycopg://``):
+      :class:`~hybridllm.ledger.postgres.PostgresStore`; libpq options such as
+      ``?options=-csearch_path%3Dmyschema`` or ``?sslmode=require`` pass through
 
     Anything else raises :class:`~hybridllm.errors.UsageError`.
     """
+    store: LedgerStore
     if url.startswith(_POSTGRES):
-        raise UsageError(
-            f"ledger URL {_scheme(url)}://...: the Postgres ledger store is not available yet; "
-            "use sqlite:///path/to/ledger.db"
-        )
-    store = SqliteStore(sqlite_path(url))
+        from hybridllm.ledger.postgres import PostgresStore
+
+        store = PostgresStore(url)
+    else:
+        store = SqliteStore(sqlite_path(url))
     if migrate:
         try:
             store.migrate()

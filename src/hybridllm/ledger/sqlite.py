@@ -110,6 +110,29 @@ class SqliteStore:
         found = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
         return [] if found == ["ok"] else found
 
+    def delete_before(self, cutoff_ts: float, limit: int) -> int:
+        """Delete at most ``limit`` rows with ``ts < cutoff_ts``, oldest first, in one short
+        transaction; how many were deleted. See :mod:`hybridllm.ledger.retention`."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = conn.execute(
+                "DELETE FROM ledger WHERE rowid IN "
+                "(SELECT rowid FROM ledger WHERE ts < ? ORDER BY ts LIMIT ?)",
+                (cutoff_ts, limit),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        return cursor.rowcount
+
+    def delete_older_than(self, cutoff_ts: float, batch_size: int = 5_000) -> int:
+        """Delete every row with ``ts < cutoff_ts`` in batches of ``batch_size``; the count."""
+        from hybridllm.ledger.retention import delete_older_than
+
+        return delete_older_than(self, cutoff_ts, batch_size)
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:

@@ -2,7 +2,7 @@
 
 A provider is *where* a model runs; a wire format is *how* we talk to it. OpenAI-compatible services
 are rows here, not modules: only the three wire formats have code (``providers/openai.py``,
-``anthropic.py``, ``gemini.py``).
+``anthropic.py``, ``gemini.py``), plus the in-process ``llamacpp`` "wire" (``providers/llamacpp.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 __all__ = ["PROVIDERS", "ProviderInfo", "Wire"]
 
-Wire = Literal["openai", "anthropic", "gemini"]
+Wire = Literal["openai", "anthropic", "gemini", "llamacpp"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,5 +87,7 @@ PROVIDERS: dict[str, ProviderInfo] = dict(
         _row("vllm", "openai", "http://localhost:8000/v1", "local", None, None),
         _row("llama-server", "openai", "http://localhost:8080/v1", "local", None, None),
         _row("lmstudio", "openai", "http://localhost:1234/v1", "local", None, None),
+        # In-process GGUF through llama-cpp-python (`hybridllm[local]`): no URL, no key.
+        _row("llamacpp", "llamacpp", "", "local", None, None),
     ]
 )

@@ -335,7 +335,7 @@ class AnthropicStream:
         if self.started:
             return []
         self.started = True
-        message = {
+        message: dict[str, Any] = {
             "id": _message_id(raw_id, self.request_id),
             "type": "message",
             "role": "assistant",

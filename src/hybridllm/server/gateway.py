@@ -126,9 +126,7 @@ class Gateway:
             raise GatewayError(503, "the gateway is starting or stopping", "unavailable")
         return self.runtime
 
-    async def _prepare(
-        self, request: Request, flavor: Flavor
-    ) -> tuple[Caller, ChatRequest, Plan]:
+    async def _prepare(self, request: Request, flavor: Flavor) -> tuple[Caller, ChatRequest, Plan]:
         caller = self.keys.authenticate(request.headers)
         body = await read_body(request, self.max_body)
         body_hints = guard_body(body)
@@ -183,13 +181,10 @@ class Gateway:
             try:
                 caller, chat, plan = await self._prepare(request, flavor)
                 runtime = self._runtime()
-            except GatewayError as err:
-                m.observe(api, "", None, err.status, time.perf_counter() - started)
-                return self.error(flavor, err, {"x-request-id": rid})
-            except HybridLLMError as exc:
-                err = from_engine_error(exc)
-                m.observe(api, "", None, err.status, time.perf_counter() - started)
-                return self.error(flavor, err, {"x-request-id": rid})
+            except (GatewayError, HybridLLMError) as exc:
+                failure = exc if isinstance(exc, GatewayError) else from_engine_error(exc)
+                m.observe(api, "", None, failure.status, time.perf_counter() - started)
+                return self.error(flavor, failure, {"x-request-id": rid})
             decision = plan.decision
             ctx = CallContext(rid, decision.features.cost_center, caller.key_name)
             if chat.stream:
@@ -199,10 +194,10 @@ class Gateway:
             try:
                 done = await runtime.complete_plan(plan, ctx)
             except HybridLLMError as exc:
-                err = from_engine_error(exc)
-                m.observe(api, decision.route, None, err.status, time.perf_counter() - started)
+                failed = from_engine_error(exc)
+                m.observe(api, decision.route, None, failed.status, time.perf_counter() - started)
                 headers = {"x-request-id": rid, "x-hybridllm-route": decision.route}
-                return self.error(flavor, err, headers)
+                return self.error(flavor, failed, headers)
             if flavor is Flavor.OPENAI:
                 body = encode_response(done.response)
             else:
@@ -253,7 +248,7 @@ class Gateway:
             headers = {"x-request-id": ctx.request_id, "x-hybridllm-route": route}
             return self.error(flavor, err, headers)
         except BaseException:
-            await chunks.aclose()
+            await _aclose(chunks)
             raise
         ttft = time.perf_counter() - started
         headers = {
@@ -290,6 +285,12 @@ class Gateway:
         return SSEResponse(events, headers, on_close)
 
 
+async def _aclose(chunks: AsyncIterator[ChatChunk]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 def _stream_failure(exc: Exception, outcome: _Outcome) -> GatewayError:
     if isinstance(exc, HybridLLMError):
         err = from_engine_error(exc)
@@ -323,7 +324,7 @@ async def _openai_events(
         yield sse_error(error_body(Flavor.OPENAI, err))
         return
     finally:
-        await chunks.aclose()
+        await _aclose(chunks)
     if include_usage and meta.usage is not None:
         rid = last.id if last is not None else f"chatcmpl-{meta.request_id}"
         model = last.model if last is not None else ""
@@ -351,5 +352,5 @@ async def _anthropic_events(
         yield state.error(error_body(Flavor.ANTHROPIC, err))
         return
     finally:
-        await chunks.aclose()
+        await _aclose(chunks)
     yield state.finish(meta.usage)

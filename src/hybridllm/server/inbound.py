@@ -120,7 +120,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         parts.append(chunk)
     body = b"".join(parts)
     if not body:
-        raise GatewayError(400, "the request body is empty: send a JSON object", code="invalid_json")
+        raise GatewayError(
+            400, "the request body is empty: send a JSON object", code="invalid_json"
+        )
     return body
 
 
@@ -247,7 +249,9 @@ _NO_HINTS = Hints()
 
 
 def _bad_hint(where: str, expected: str) -> GatewayError:
-    return GatewayError(400, f"bad hint {where}: expected {expected}", code="invalid_hint", param=where)
+    return GatewayError(
+        400, f"bad hint {where}: expected {expected}", code="invalid_hint", param=where
+    )
 
 
 def _unknown_header(header: str) -> GatewayError:
@@ -259,7 +263,9 @@ def _unknown_header(header: str) -> GatewayError:
         return GatewayError(400, message, code="forbidden_header", param=header)
     known = ", ".join(sorted(HINT_HEADERS))
     return GatewayError(
-        400, f"unknown header '{header}'; known hint headers: {known}", code="invalid_hint",
+        400,
+        f"unknown header '{header}'; known hint headers: {known}",
+        code="invalid_hint",
         param=header,
     )
 

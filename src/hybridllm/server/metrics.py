@@ -233,7 +233,9 @@ class GatewayMetrics:
             self._previous[row.request_id] = row.status
         if row.status == "escalated":
             self.escalations.labels(route, dep).inc()
-        if not (row.prompt_tokens or row.completion_tokens or row.cost_usd or row.baseline_cost_usd):
+        if not (
+            row.prompt_tokens or row.completion_tokens or row.cost_usd or row.baseline_cost_usd
+        ):
             return
         cc = self.cost_center_label(row.cost_center)
         if row.prompt_tokens:
@@ -261,6 +263,6 @@ class GatewayMetrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)

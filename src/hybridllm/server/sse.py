@@ -20,7 +20,8 @@ __all__ = ["SSEResponse"]
 
 
 class SSEResponse(Response):
-    def __init__(  # noqa: D107 - Response's own __init__ renders a body; this one streams
+    # Response's own __init__ renders a body; this one streams.
+    def __init__(
         self,
         stream: AsyncIterator[bytes],
         headers: Mapping[str, str],

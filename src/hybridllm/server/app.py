@@ -1,0 +1,166 @@
+"""The ASGI app: routes, lifespan (the runtime starts and closes with the server), error pages.
+
+``create_app()`` is also the uvicorn factory for ``--workers N``: with no router given it loads
+the config named by ``$HYBRIDLLM_CONFIG`` (``hybridllm serve`` sets it for its workers).
+
+Routes::
+
+    POST /v1/chat/completions   OpenAI chat completions (stream and not)
+    POST /v1/messages           Anthropic Messages (stream and not)
+    POST /v1/route              the routing decision only
+    GET  /v1/models             "auto" and every deployment
+    GET  /healthz               the process is up (no key needed)
+    GET  /readyz                per-deployment breaker state; 200 if one is usable (no key needed)
+    GET  /metrics               Prometheus
+    GET  /openapi.json          this API's OpenAPI 3.1 document
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hybridllm.dispatch.breaker import BreakerState
+from hybridllm.router import Router
+from hybridllm.server.envelope import Flavor, GatewayError
+from hybridllm.server.gateway import JSON, Gateway
+from hybridllm.server.metrics import CONTENT_TYPE
+from hybridllm.server.openapi import openapi_document
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("hybridllm.server")
+
+
+def _flavor(request: Request) -> Flavor:
+    return Flavor.ANTHROPIC if request.url.path.startswith("/v1/messages") else Flavor.OPENAI
+
+
+def create_app(router: Router | None = None) -> Starlette:
+    router = router or Router.from_config()
+    gateway = Gateway(router)
+    config = router.config
+    openapi = orjson.dumps(openapi_document(config))
+    created = int(time.time())
+    models = orjson.dumps(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": name,
+                    "object": "model",
+                    "type": "model",
+                    "created": created,
+                    "created_at": "1970-01-01T00:00:00Z",
+                    "owned_by": owner,
+                    "display_name": name,
+                }
+                for name, owner in [
+                    ("auto", "hybridllm"),
+                    *((n, d.provider) for n, d in config.deployments.items()),
+                ]
+            ],
+            "has_more": False,
+            "first_id": "auto",
+            "last_id": next(reversed(config.deployments)),
+        }
+    )
+
+    def guarded(request: Request) -> Response | None:
+        try:
+            gateway.keys.authenticate(request.headers)
+        except GatewayError as err:
+            return gateway.error(_flavor(request), err)
+        return None
+
+    async def list_models(request: Request) -> Response:
+        return guarded(request) or Response(models, 200, media_type=JSON)
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', 200, media_type=JSON)
+
+    async def readyz(request: Request) -> Response:
+        runtime = gateway.runtime
+        dispatcher = runtime.dispatcher if runtime is not None else None
+        if dispatcher is None:
+            return Response(b'{"ready":false,"deployments":{}}', 503, media_type=JSON)
+        states = gateway.metrics.set_breakers(dispatcher.breakers)
+        deployments = {
+            name: {
+                "state": state,
+                "usable": state != BreakerState.OPEN.value,
+                "provider": config.deployments[name].provider,
+                "tier": config.deployments[name].tier,
+                "locality": config.deployments[name].where,
+            }
+            for name, state in states.items()
+        }
+        ready = any(d["usable"] for d in deployments.values())
+        body = orjson.dumps({"ready": ready, "deployments": deployments})
+        return Response(body, 200 if ready else 503, media_type=JSON)
+
+    async def metrics(request: Request) -> Response:
+        denied = guarded(request)
+        if denied is not None:
+            return denied
+        runtime = gateway.runtime
+        if runtime is not None and runtime.dispatcher is not None:
+            gateway.metrics.set_breakers(runtime.dispatcher.breakers)
+        return Response(gateway.metrics.exposition(), 200, media_type=CONTENT_TYPE)
+
+    async def openapi_json(request: Request) -> Response:
+        return guarded(request) or Response(openapi, 200, media_type=JSON)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            message = f"no route {request.method} {request.url.path}"
+        elif status == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(getattr(exc, "detail", "")) or "request failed"
+        err = GatewayError(
+            status, message, "invalid_request_error", "not_found" if status == 404 else None
+        )
+        return gateway.error(_flavor(request), err, getattr(exc, "headers", None))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        err = GatewayError(500, "internal error in the gateway", "internal_error", "internal_error")
+        return gateway.error(_flavor(request), err)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    routes = [
+        Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
+        Route("/chat/completions", gateway.chat_completions, methods=["POST"]),
+        Route("/v1/messages", gateway.messages, methods=["POST"]),
+        Route("/v1/route", gateway.route, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
+    app.state.gateway = gateway
+    return app
