@@ -106,8 +106,11 @@ class NoDeploymentError(HybridLLMError):
 
 
 class BudgetExceededError(HybridLLMError):
+    """A budget with action ``reject`` is spent. ``retry_after``: seconds until it resets."""
+
     http_status = 429
     error_type = "budget_exceeded"
+    retry_after: float | None = None
 
 
 class ProviderError(HybridLLMError):

@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
+from hybridllm.budgets import Admission, BudgetManager, MemoryBudgetState
+from hybridllm.budgets.alerts import WebhookAlerts
+from hybridllm.budgets.seed import seed_spend_from_ledger
 from hybridllm.dispatch.clock import Clock
 from hybridllm.dispatch.engine import Dispatcher
 from hybridllm.dispatch.record import CallContext
@@ -45,6 +48,8 @@ class Runtime:
         self.writer: LedgerWriter | None = None
         self.dispatcher: Dispatcher | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.budgets: BudgetManager | None = None
+        self.alerts: WebhookAlerts | None = None
 
     async def start(self) -> Runtime:
         if self.dispatcher is not None:
@@ -63,9 +68,27 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.router, self.session, writer, clock=self.clock, durable=self.durable
         )
+        if self.router.config.budgets:
+            await self._start_budgets(writer)
         return self
 
+    async def _start_budgets(self, writer: LedgerWriter) -> None:
+        assert self.session is not None
+        config = self.router.config
+        if config.alerts.webhook:
+            self.alerts = WebhookAlerts(config.alerts.webhook, self.session)
+        self.budgets = BudgetManager(
+            config, self.router.rates, MemoryBudgetState(), on_alert=self.alerts
+        )
+        # Redis or Postgres are a cache of the truth; the ledger is the truth: rebuild spend.
+        url = self.ledger_url
+        await asyncio.to_thread(writer.flush)
+        await asyncio.to_thread(seed_spend_from_ledger, self.budgets, lambda: open_store(url))
+
     async def close(self) -> None:
+        if self.alerts is not None:
+            await self.alerts.close()
+            self.alerts = None
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -89,26 +112,51 @@ class Runtime:
         f = plan.decision.features
         return CallContext(request_id or new_request_id(), f.cost_center, f.key_name)
 
+    def admit(self, plan: Plan, ctx: CallContext) -> Admission:
+        """Budget admission (may downgrade the plan or raise BudgetExceededError)."""
+        if self.budgets is None:
+            return Admission(None, plan)
+        return self.budgets.admit(plan, ctx.cost_center, ctx.key_name)
+
     async def complete(
         self, request: RequestLike, hints: Hints | None = None, *, request_id: str | None = None
     ) -> Completion:
-        dispatcher = self._ready()
         plan = self.router.plan(request, hints)
-        return await dispatcher.complete(plan, self._context(plan, request_id))
+        return await self.complete_plan(plan, self._context(plan, request_id))
 
     async def complete_plan(self, plan: Plan, ctx: CallContext) -> Completion:
-        return await self._ready().complete(plan, ctx)
+        dispatcher = self._ready()
+        admission = self.admit(plan, ctx)
+        try:
+            done = await dispatcher.complete(admission.plan, ctx)
+        except BaseException:
+            admission.release()
+            raise
+        admission.settle(done.cost_usd)
+        return done
 
-    def stream_plan(
+    async def stream_plan(
         self, plan: Plan, ctx: CallContext, meta: StreamMeta
     ) -> AsyncIterator[ChatChunk]:
-        return self._ready().stream(plan, ctx, meta)
+        dispatcher = self._ready()
+        admission = self.admit(plan, ctx)
+        meta.decision = admission.plan.decision
+        ok = False
+        try:
+            async for chunk in dispatcher.stream(admission.plan, ctx, meta):
+                yield chunk
+            ok = True
+        finally:
+            if meta.rows and (ok or meta.usage is not None):
+                admission.settle(meta.cost_usd)
+            else:
+                admission.release()
 
     async def stream(
         self, request: RequestLike, hints: Hints | None = None, *, request_id: str | None = None
     ) -> tuple[StreamMeta, AsyncIterator[ChatChunk]]:
-        dispatcher = self._ready()
+        self._ready()
         plan = self.router.plan(request, hints)
         ctx = self._context(plan, request_id)
         meta = StreamMeta(ctx.request_id, plan.decision)
-        return meta, dispatcher.stream(plan, ctx, meta)
+        return meta, self.stream_plan(plan, ctx, meta)

@@ -60,7 +60,7 @@ routes:
     when: {{task_type: code}}
     use: [claude, primary]
   - name: default
-    use: [primary, claude]
+    use: [primary, claude, local-a]
 
 dispatch:
   max_attempts: 3

@@ -154,6 +154,26 @@ def demo(
     raise typer.Exit(1 if failures else 0)
 
 
+@app.command()
+def report(
+    since: Annotated[
+        str, typer.Option(help="30m, 12h, 7d, 4w or an ISO date (UTC): the period's start.")
+    ] = "7d",
+    by: Annotated[
+        str, typer.Option(help="cost_center | route | deployment | tier | day | key")
+    ] = "cost_center",
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for machines.")] = False,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger URL (else the config's ledger:).")
+    ] = None,
+) -> None:
+    """Requests, tokens, cost, saving, tier shares, fallback/error rates, latency; health."""
+    from hybridllm.cli.report_cmd import run_report
+
+    run_report(since, by, as_json, as_csv, ledger)
+
+
 def main() -> None:
     try:
         app()

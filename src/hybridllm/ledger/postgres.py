@@ -53,7 +53,8 @@ class PostgresStore:
     """A :class:`~hybridllm.ledger.store.LedgerStore` over one Postgres database.
 
     ``schema``: the schema the tables live in (it must exist); ``None`` keeps the server's
-    ``search_path`` (``public`` by default). The URL may set it too (``?options=-csearch_path%3Dx``).
+    ``search_path`` (``public`` by default); the URL may set it too
+    (``?options=-csearch_path%3Dx``).
     """
 
     def __init__(

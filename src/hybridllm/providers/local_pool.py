@@ -82,9 +82,8 @@ class SlotPool:
             async with asyncio.timeout(max_wait):
                 return await waiter.future
         except BaseException as exc:
-            with self._lock:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+            with self._lock, contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
             fut = waiter.future
             if fut.done() and not fut.cancelled():
                 self._hand_over(fut.result())  # handed a slot just as we gave up: pass it on
@@ -114,6 +113,7 @@ class SlotPool:
                 except RuntimeError:  # that waiter's loop is closed
                     continue
                 return
+            self._held_since.pop(slot, None)
             self._free.append(slot)
 
     def _deliver(self, waiter: _Waiter, slot: int) -> None:

@@ -2,7 +2,7 @@
 
 A provider is *where* a model runs; a wire format is *how* we talk to it. OpenAI-compatible services
 are rows here, not modules: only the three wire formats have code (``providers/openai.py``,
-``anthropic.py``, ``gemini.py``), plus the in-process ``llamacpp`` "wire" (``providers/llamacpp.py``).
+``anthropic.py``, ``gemini.py``), and the in-process ``llamacpp`` (``providers/llamacpp.py``).
 """
 
 from __future__ import annotations
