@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from hybridllm.budgets import Admission, BudgetManager, MemoryBudgetState
+from hybridllm.budgets import Admission, BudgetManager, BudgetState, MemoryBudgetState
+from hybridllm.budgets.postgres import PostgresBudgetState
 from hybridllm.budgets.alerts import WebhookAlerts
-from hybridllm.budgets.seed import seed_spend_from_ledger
+from hybridllm.budgets.seed import spend_from_ledger
 from hybridllm.dispatch.clock import Clock
 from hybridllm.dispatch.engine import Dispatcher
 from hybridllm.dispatch.record import CallContext
@@ -77,18 +78,24 @@ class Runtime:
         config = self.router.config
         if config.alerts.webhook:
             self.alerts = WebhookAlerts(config.alerts.webhook, self.session)
-        self.budgets = BudgetManager(
-            config, self.router.rates, MemoryBudgetState(), on_alert=self.alerts
-        )
+        state: BudgetState = MemoryBudgetState()
+        if config.state.startswith(("postgresql://", "postgres://")):
+            state = await PostgresBudgetState(config.state).open()
+        self.budgets = BudgetManager(config, self.router.rates, state, on_alert=self.alerts)
         # Redis or Postgres are a cache of the truth; the ledger is the truth: rebuild spend.
         url = self.ledger_url
         await asyncio.to_thread(writer.flush)
-        await asyncio.to_thread(seed_spend_from_ledger, self.budgets, lambda: open_store(url))
+        totals = await asyncio.to_thread(spend_from_ledger, self.budgets, lambda: open_store(url))
+        for key, spent in totals.items():
+            await self.budgets.state.seed_spent(key, spent)
 
     async def close(self) -> None:
         if self.alerts is not None:
             await self.alerts.close()
             self.alerts = None
+        if self.budgets is not None:
+            await self.budgets.state.close()
+            self.budgets = None
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -112,11 +119,11 @@ class Runtime:
         f = plan.decision.features
         return CallContext(request_id or new_request_id(), f.cost_center, f.key_name)
 
-    def admit(self, plan: Plan, ctx: CallContext) -> Admission:
+    async def admit(self, plan: Plan, ctx: CallContext) -> Admission:
         """Budget admission (may downgrade the plan or raise BudgetExceededError)."""
         if self.budgets is None:
             return Admission(None, plan)
-        return self.budgets.admit(plan, ctx.cost_center, ctx.key_name)
+        return await self.budgets.admit(plan, ctx.cost_center, ctx.key_name)
 
     async def complete(
         self, request: RequestLike, hints: Hints | None = None, *, request_id: str | None = None
@@ -126,20 +133,20 @@ class Runtime:
 
     async def complete_plan(self, plan: Plan, ctx: CallContext) -> Completion:
         dispatcher = self._ready()
-        admission = self.admit(plan, ctx)
+        admission = await self.admit(plan, ctx)
         try:
             done = await dispatcher.complete(admission.plan, ctx)
         except BaseException:
-            admission.release()
+            await asyncio.shield(admission.release())
             raise
-        admission.settle(done.cost_usd)
+        await asyncio.shield(admission.settle(done.cost_usd))
         return done
 
     async def stream_plan(
         self, plan: Plan, ctx: CallContext, meta: StreamMeta
     ) -> AsyncIterator[ChatChunk]:
         dispatcher = self._ready()
-        admission = self.admit(plan, ctx)
+        admission = await self.admit(plan, ctx)
         meta.decision = admission.plan.decision
         ok = False
         try:
@@ -148,9 +155,9 @@ class Runtime:
             ok = True
         finally:
             if meta.rows and (ok or meta.usage is not None):
-                admission.settle(meta.cost_usd)
+                await asyncio.shield(admission.settle(meta.cost_usd))
             else:
-                admission.release()
+                await asyncio.shield(admission.release())
 
     async def stream(
         self, request: RequestLike, hints: Hints | None = None, *, request_id: str | None = None

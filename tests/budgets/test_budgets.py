@@ -15,6 +15,7 @@ from hybridllm.mock import MockUpstream
 from hybridllm.router import Router
 from hybridllm.runtime import Runtime
 from tests.dispatch.conftest import ledger_rows
+from tests.services import postgres_url  # noqa: F401  (fixture)
 
 CONFIG = """
 deployments:
@@ -40,6 +41,7 @@ budgets:
     action: {action}
 alerts: {{webhook: {webhook}, at: [0.5, 1.0]}}
 ledger: sqlite:///{ledger}
+state: {state}
 """
 
 
@@ -49,9 +51,13 @@ async def mock() -> AsyncIterator[MockUpstream]:
         yield upstream
 
 
-async def _runtime(tmp_path: Path, mock: MockUpstream, action: str, webhook: str = "null") -> Runtime:
+async def _runtime(
+    tmp_path: Path, mock: MockUpstream, action: str, webhook: str = "null", state: str = "memory"
+) -> Runtime:
     path = tmp_path / "hybridllm.yaml"
-    path.write_text(CONFIG.format(url=mock.url, action=action, webhook=webhook, ledger=tmp_path / "l.db"))
+    ledger = tmp_path / "l.db"
+    text = CONFIG.format(url=mock.url, action=action, webhook=webhook, ledger=ledger, state=state)
+    path.write_text(text)
     return await Runtime(Router.from_config(path)).start()
 
 
@@ -62,24 +68,37 @@ def _request(i: int) -> dict[str, object]:
 RESEARCH = Hints(cost_center="research")
 
 
-def _counter(runtime: Runtime) -> tuple[float, float]:
+async def _counter(runtime: Runtime) -> tuple[float, float]:
     assert runtime.budgets is not None
     import time
 
     from hybridllm.budgets.periods import period_key
 
-    c = runtime.budgets.state.counter(f"cost_center:research:daily:{period_key('daily', time.time())}")
+    c = await runtime.budgets.state.counter(
+        f"cost_center:research:daily:{period_key('daily', time.time())}"
+    )
     return c.spent, c.reserved
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def budget_state(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return "memory"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.mark.parametrize("cancel_share", [0.0, 0.3])
 async def test_one_dollar_budget_admits_exactly_20_of_200_concurrent_5_cent_requests(
-    tmp_path: Path, mock: MockUpstream, cancel_share: float
+    tmp_path: Path, mock: MockUpstream, cancel_share: float, budget_state: str
 ) -> None:
-    mock.set_faults("premium", [{"delay": 0.3}])  # all 200 arrive while the first 20 are in flight
-    runtime = await _runtime(tmp_path, mock, "reject")
+    # Answers take 2.5 s: all 200 reserve while the first 20 are still in flight.
+    mock.set_faults("premium", [{"delay": 2.5}])
+    runtime = await _runtime(tmp_path, mock, "reject", state=budget_state)
     tasks = [asyncio.create_task(runtime.complete(_request(i), RESEARCH)) for i in range(200)]
-    await asyncio.sleep(0.1)
+    # Wait until every request was either refused or reached the upstream: all were admitted
+    # or rejected. Then cancel some of the callers while their requests are in flight.
+    while sum(t.done() for t in tasks) + len(mock.records_for("premium")) < 200:
+        await asyncio.sleep(0.01)
     cancelled = set()
     for i, task in enumerate(tasks):
         if i % 10 < cancel_share * 10 and not task.done():
@@ -89,9 +108,14 @@ async def test_one_dollar_budget_admits_exactly_20_of_200_concurrent_5_cent_requ
     rejected = [r for r in results if isinstance(r, BudgetExceededError)]
     answered = [r for r in results if not isinstance(r, BaseException)]
     assert len(rejected) == 180
-    assert len(answered) + sum(1 for i in cancelled if not isinstance(results[i], BudgetExceededError)) == 20
-    assert "cost center 'research' daily $1.00" in str(rejected[0]) and "resets at" in str(rejected[0])
-    spent, reserved = _counter(runtime)
+    assert (
+        len(answered) + sum(1 for i in cancelled if not isinstance(results[i], BudgetExceededError))
+        == 20
+    )
+    assert "cost center 'research' daily $1.00" in str(rejected[0]) and "resets at" in str(
+        rejected[0]
+    )
+    spent, reserved = await _counter(runtime)
     assert reserved == pytest.approx(0.0)
     assert spent <= 1.0
     assert spent == pytest.approx(sum(r.cost_usd for r in answered))  # type: ignore[union-attr]
@@ -103,8 +127,11 @@ async def test_downgrade_moves_an_over_budget_cost_center_to_the_cheapest_allowe
 ) -> None:
     runtime = await _runtime(tmp_path, mock, "downgrade")
     assert runtime.budgets is not None
-    runtime.budgets.state.seed_spent(
-        runtime.budgets.counter_key(runtime.router.config.budgets[0], "daily", __import__("time").time()), 0.99
+    await runtime.budgets.state.seed_spent(
+        runtime.budgets.counter_key(
+            runtime.router.config.budgets[0], "daily", __import__("time").time()
+        ),
+        0.99,
     )
     done = await runtime.complete(_request(1), RESEARCH)
     assert done.deployment == "local"
@@ -113,7 +140,10 @@ async def test_downgrade_moves_an_over_budget_cost_center_to_the_cheapest_allowe
     assert other.deployment == "premium"
     await runtime.close()
     rows = ledger_rows(runtime)
-    assert [(r.cost_center, r.deployment) for r in rows] == [("research", "local"), ("ops", "premium")]
+    assert [(r.cost_center, r.deployment) for r in rows] == [
+        ("research", "local"),
+        ("ops", "premium"),
+    ]
 
 
 async def test_webhook_gets_exactly_one_alert_per_threshold_per_period_in_a_burst(
@@ -153,20 +183,22 @@ async def test_spend_is_rebuilt_from_the_ledger_when_a_process_starts(
     runtime = await _runtime(tmp_path, mock, "reject")
     for i in range(3):
         await runtime.complete(_request(i), RESEARCH)
-    spent_before, _ = _counter(runtime)
+    spent_before, _ = await _counter(runtime)
     await runtime.close()
     again = await _runtime(tmp_path, mock, "reject")
-    spent_after, reserved = _counter(again)
+    spent_after, reserved = await _counter(again)
     assert spent_after == pytest.approx(spent_before) and spent_before > 0
     assert reserved == 0.0
     await again.close()
 
 
-async def test_stream_reservation_is_settled_when_the_stream_ends(tmp_path: Path, mock: MockUpstream) -> None:
+async def test_stream_reservation_is_settled_when_the_stream_ends(
+    tmp_path: Path, mock: MockUpstream
+) -> None:
     runtime = await _runtime(tmp_path, mock, "reject")
     meta, chunks = await runtime.stream({**_request(1), "stream": True}, RESEARCH)
     async for _ in chunks:
         pass
-    spent, reserved = _counter(runtime)
+    spent, reserved = await _counter(runtime)
     assert reserved == 0.0 and spent == pytest.approx(meta.cost_usd)
     await runtime.close()

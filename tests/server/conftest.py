@@ -119,6 +119,10 @@ class Running:
     sock: socket.socket
 
     def rows(self) -> list[LedgerRow]:
+        """Every row so far (rows not waited for, e.g. of failed attempts, are flushed first)."""
+        runtime = self.gateway.runtime
+        if runtime is not None and runtime.writer is not None:
+            runtime.writer.flush(5)
         store = open_store(self.ledger_url)
         try:
             return list(store.rows())

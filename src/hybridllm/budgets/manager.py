@@ -41,26 +41,26 @@ class Admission:
     plan: Plan
     keys: list[str] = field(default_factory=list)
     reserved: float = 0.0
+    hold: str = ""
     notes: tuple[str, ...] = ()
     _done: bool = False
 
-    def settle(self, actual: float | None) -> None:
+    async def settle(self, actual: float | None) -> None:
         if self._done:
             return
         self._done = True
         if self.manager is not None and self.keys:
             # An unknown price settles at the reserved worst case: never under-count spend.
-            self.manager.state.settle(
-                self.keys, self.reserved, self.reserved if actual is None else actual
-            )
-            self.manager.check_alerts(self.keys)
+            spent = self.reserved if actual is None else actual
+            await self.manager.state.settle(self.hold, self.keys, self.reserved, spent)
+            await self.manager.check_alerts(self.keys)
 
-    def release(self) -> None:
+    async def release(self) -> None:
         if self._done:
             return
         self._done = True
         if self.manager is not None and self.keys:
-            self.manager.state.release(self.keys, self.reserved)
+            await self.manager.state.release(self.hold, self.keys, self.reserved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,25 +127,26 @@ class BudgetManager:
             worst = max(worst, cost or 0.0)
         return worst
 
-    def admit(self, plan: Plan, cost_center: str | None, key_name: str | None) -> Admission:
+    async def admit(self, plan: Plan, cost_center: str | None, key_name: str | None) -> Admission:
         budgets = self.applicable(cost_center, key_name)
         if not budgets or not plan.decision.chain:
             return Admission(None, plan)
         limits = [b.limit for b in budgets]
         keys = [limit.key for limit in limits]
         amount = self.worst_case(plan, plan.decision.chain)
-        if self.state.try_reserve(limits, amount):
-            return Admission(self, plan, keys, amount)
-        over = self._over(budgets, amount)
+        hold = await self.state.try_reserve(limits, amount)
+        if hold is not None:
+            return Admission(self, plan, keys, amount, hold)
+        over = await self._over(budgets, amount)
         action = _strictest(b.budget.action for b in over)
         if action == "alert":
-            self.state.try_reserve(limits, amount, force=True)
+            hold = await self.state.try_reserve(limits, amount, force=True)
             for b in over:
-                self._alert(b.budget, b.period, b.limit, force_at=1.0)
+                await self._alert(b.budget, b.period, b.limit, force_at=1.0)
             note = f"over budget ({over[0].label}): let through, alert sent"
-            return Admission(self, plan, keys, amount, (note,))
+            return Admission(self, plan, keys, amount, hold or "", (note,))
         if action == "downgrade":
-            admitted = self._downgrade(plan, limits, keys, over[0].label)
+            admitted = await self._downgrade(plan, limits, keys, over[0].label)
             if admitted is not None:
                 return admitted
         first = over[0]
@@ -158,15 +159,15 @@ class BudgetManager:
         error.retry_after = max(1.0, reset - self.wall())
         raise error
 
-    def _over(self, budgets: list[_Applicable], amount: float) -> list[_Applicable]:
+    async def _over(self, budgets: list[_Applicable], amount: float) -> list[_Applicable]:
         over = []
         for b in budgets:
-            c = self.state.counter(b.limit.key)
+            c = await self.state.counter(b.limit.key)
             if c.spent + c.reserved + amount > b.limit.limit_usd + 1e-12:
                 over.append(b)
         return over or budgets
 
-    def _downgrade(
+    async def _downgrade(
         self, plan: Plan, limits: list[Limit], keys: list[str], label: str
     ) -> Admission | None:
         from hybridllm.policy.downgrade import cheapest_chain
@@ -174,7 +175,8 @@ class BudgetManager:
         decision = plan.decision
         for name in cheapest_chain(self.config, self.rates, decision, self.worst_case_one(plan)):
             amount = self.worst_case(plan, (name,))
-            if self.state.try_reserve(limits, amount):
+            hold = await self.state.try_reserve(limits, amount)
+            if hold is not None:
                 reason = (
                     f"over budget ({label}): downgraded to {name}, the cheapest allowed deployment"
                 )
@@ -185,13 +187,13 @@ class BudgetManager:
                     localities=(self.config.deployments[name].where,),
                     reasons=(*decision.reasons, reason),
                 )
-                return Admission(self, Plan(plan.request, new), keys, amount, (reason,))
+                return Admission(self, Plan(plan.request, new), keys, amount, hold, (reason,))
         return None
 
     def worst_case_one(self, plan: Plan) -> Callable[[str], float]:
         return lambda name: self.worst_case(plan, (name,))
 
-    def check_alerts(self, keys: list[str]) -> None:
+    async def check_alerts(self, keys: list[str]) -> None:
         if not self.thresholds:
             return
         for key in keys:
@@ -201,12 +203,12 @@ class BudgetManager:
             budget, period = found
             amount = budget.daily_usd if period == "daily" else budget.monthly_usd
             if amount:
-                self._alert(budget, period, Limit(key, amount))
+                await self._alert(budget, period, Limit(key, amount))
 
-    def _alert(
+    async def _alert(
         self, budget: Budget, period: Period, limit: Limit, force_at: float | None = None
     ) -> None:
-        spent = self.state.counter(limit.key).spent
+        spent = (await self.state.counter(limit.key)).spent
         ratio = spent / limit.limit_usd if limit.limit_usd else 0.0
         for at in self.thresholds:
             if (ratio >= at or (force_at is not None and at <= force_at)) and (

@@ -8,10 +8,13 @@ from hybridllm.budgets.manager import BudgetManager
 from hybridllm.budgets.periods import period_start
 from hybridllm.ledger.store import LedgerStore
 
-__all__ = ["seed_spend_from_ledger"]
+__all__ = ["spend_from_ledger"]
 
 
-def seed_spend_from_ledger(manager: BudgetManager, open_store: Callable[[], LedgerStore]) -> None:
+def spend_from_ledger(
+    manager: BudgetManager, open_store: Callable[[], LedgerStore]
+) -> dict[str, float]:
+    """The spend of every budget's current periods, summed from the ledger (blocking)."""
     now = manager.wall()
     month = period_start("monthly", now)
     day = period_start("daily", now)
@@ -25,7 +28,7 @@ def seed_spend_from_ledger(manager: BudgetManager, open_store: Callable[[], Ledg
             if amount is not None:
                 keys_by_budget.append((budget, start, manager.counter_key(budget, period, now)))  # type: ignore[arg-type]
     if not keys_by_budget:
-        return
+        return {}
     store = open_store()
     try:
         for row in store.rows(since=min(month, day)):
@@ -42,5 +45,4 @@ def seed_spend_from_ledger(manager: BudgetManager, open_store: Callable[[], Ledg
                 totals[key] = totals.get(key, 0.0) + cost
     finally:
         store.close()
-    for key, spent in totals.items():
-        manager.state.seed_spent(key, spent)
+    return totals

@@ -1,7 +1,9 @@
 """Where budget counters live. One process: memory. Several replicas: a shared store.
 
 The contract is one atomic step each: ``try_reserve`` checks every limit and reserves in all of
-them or in none; ``settle`` turns a reservation into spend; ``release`` drops it.
+them or in none, returning a hold id (None: over a limit); ``settle`` turns the hold into spend;
+``release`` drops it. Shared stores give holds a time to live, so a crashed process's holds
+expire instead of shrinking the budget forever.
 """
 
 from __future__ import annotations
@@ -28,15 +30,19 @@ class Counter:
 
 
 class BudgetState(Protocol):
-    def try_reserve(self, limits: list[Limit], amount: float, *, force: bool = False) -> bool: ...
+    async def try_reserve(
+        self, limits: list[Limit], amount: float, *, force: bool = False
+    ) -> str | None: ...
 
-    def settle(self, keys: list[str], reserved: float, actual: float) -> None: ...
+    async def settle(self, hold: str, keys: list[str], reserved: float, actual: float) -> None: ...
 
-    def release(self, keys: list[str], reserved: float) -> None: ...
+    async def release(self, hold: str, keys: list[str], reserved: float) -> None: ...
 
-    def counter(self, key: str) -> Counter: ...
+    async def counter(self, key: str) -> Counter: ...
 
-    def seed_spent(self, key: str, spent: float) -> None: ...
+    async def seed_spent(self, key: str, spent: float) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class MemoryBudgetState:
@@ -52,32 +58,37 @@ class MemoryBudgetState:
             counter = self._counters[key] = Counter()
         return counter
 
-    def try_reserve(self, limits: list[Limit], amount: float, *, force: bool = False) -> bool:
+    async def try_reserve(
+        self, limits: list[Limit], amount: float, *, force: bool = False
+    ) -> str | None:
         with self._lock:
             counters = [self._get(limit.key) for limit in limits]
             if not force:
                 for limit, c in zip(limits, counters, strict=True):
                     if c.spent + c.reserved + amount > limit.limit_usd + 1e-12:
-                        return False
+                        return None
             for c in counters:
                 c.reserved += amount
-            return True
+            return "memory"
 
-    def settle(self, keys: list[str], reserved: float, actual: float) -> None:
+    async def settle(self, hold: str, keys: list[str], reserved: float, actual: float) -> None:
         with self._lock:
             for key in keys:
                 c = self._get(key)
                 c.reserved = max(0.0, c.reserved - reserved)
                 c.spent += actual
 
-    def release(self, keys: list[str], reserved: float) -> None:
-        self.settle(keys, reserved, 0.0)
+    async def release(self, hold: str, keys: list[str], reserved: float) -> None:
+        await self.settle(hold, keys, reserved, 0.0)
 
-    def counter(self, key: str) -> Counter:
+    async def counter(self, key: str) -> Counter:
         with self._lock:
             c = self._get(key)
             return Counter(c.spent, c.reserved)
 
-    def seed_spent(self, key: str, spent: float) -> None:
+    async def seed_spent(self, key: str, spent: float) -> None:
         with self._lock:
             self._get(key).spent = spent
+
+    async def close(self) -> None:
+        return None

@@ -174,6 +174,54 @@ def report(
     run_report(since, by, as_json, as_csv, ledger)
 
 
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", help="A difficulty model artifact (default: the shipped one)."),
+]
+
+
+@app.command()
+def score(model: ModelOpt = None) -> None:
+    """Difficulty scores: JSONL {"prompt": ...} on stdin, one {"score": x} line each on stdout."""
+    from hybridllm.cli.learned_cmd import run_score
+
+    run_score(model)
+
+
+@app.command("eval-router")
+def eval_router(
+    data: Annotated[Path, typer.Argument(help="JSONL outcomes (correct or judge_score per model).")],
+    strong: Annotated[str, typer.Option("--strong", help="The strong model's name in the data.")],
+    weak: Annotated[str, typer.Option("--weak", help="The weak model's name in the data.")],
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """APGR, CPT(50%) and CPT(80%) of the difficulty router vs length and random baselines."""
+    from hybridllm.cli.learned_cmd import run_eval_router
+
+    run_eval_router(data, strong, weak, model, as_json)
+
+
+@app.command()
+def calibrate(
+    strong_share: Annotated[
+        float, typer.Option("--strong-share", help="Share of prompts to send to the strong side.")
+    ],
+    data: Annotated[
+        Path | None, typer.Option("--data", help='JSONL prompts: {"prompt": ...} per line.')
+    ] = None,
+    ledger: Annotated[
+        str | None, typer.Option("--ledger", help="Ledger URL (not supported yet).")
+    ] = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The difficulty threshold that sends --strong-share of the prompts to the strong side."""
+    from hybridllm.cli.learned_cmd import run_calibrate
+
+    run_calibrate(strong_share, data, ledger, model, as_json)
+
+
 def main() -> None:
     try:
         app()

@@ -13,6 +13,8 @@ from rich.text import Text
 from hybridllm.cli.common import console, load_router
 from hybridllm.config.models import Deployment
 from hybridllm.pricing import Rates
+from hybridllm.providers import ollama
+from hybridllm.providers.local_model import local_readiness
 from hybridllm.providers.registry import PROVIDERS
 
 __all__ = ["run_check"]
@@ -142,6 +144,10 @@ async def _probe_all(deployments: list[Deployment]) -> dict[str, str]:
 
 async def _probe(session: aiohttp.ClientSession, deployment: Deployment) -> str:
     """Any HTTP answer means the host is there; the key is not sent."""
+    if deployment.wire == "llamacpp":
+        return local_readiness(deployment)
+    if deployment.provider == "ollama":
+        return (await ollama.health(session, deployment)).summary
     try:
         async with session.get(deployment.url, allow_redirects=False) as resp:
             await resp.read()

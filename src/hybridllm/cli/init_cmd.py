@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
-
-import orjson
 
 from hybridllm.cli.common import console, fail
 from hybridllm.errors import UsageError
+from hybridllm.providers import ollama
 
 __all__ = ["run_init", "starter_config"]
 
@@ -26,12 +23,7 @@ _CLOUD = (
 
 
 def _ollama_models() -> list[str]:
-    try:
-        with urllib.request.urlopen(f"{OLLAMA_URL}/api/tags", timeout=1.5) as resp:
-            data = orjson.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return []
-    return [m["name"] for m in data.get("models", []) if isinstance(m, dict) and "name" in m]
+    return ollama.list_models_blocking(OLLAMA_URL)
 
 
 def starter_config(ollama_models: list[str], env_keys: set[str]) -> str:

@@ -70,6 +70,8 @@ def _saving(stats: GroupStats) -> Text:
     text = _money(stats.saving_usd)
     if stats.saving_pct is not None:
         text.append(f" ({stats.saving_pct:.1f}%)")
+    if stats.priced_requests < stats.requests:
+        text.append(f" over {stats.priced_requests:,} priced", style="yellow")
     return text
 
 

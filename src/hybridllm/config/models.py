@@ -77,6 +77,7 @@ class Deployment(_Strict):
     n_ctx: int | None = Field(default=None, gt=0)  # llamacpp: context size (default 4096)
     n_threads: int | None = Field(default=None, gt=0)  # llamacpp: CPU threads per instance
     max_concurrency: int = Field(default=1, ge=1, le=64)  # llamacpp: generations at once
+    chat_format: str | None = None  # llamacpp: default the GGUF's template, else "plain"
     keep_alive: str | int | None = None  # ollama: how long the model stays loaded ("30m", -1)
     warm_up: bool = False  # load the model when the engine starts, not on the first request
 
@@ -196,6 +197,8 @@ class Config(_Strict):
     budgets: list[Budget] = []
     alerts: Alerts = Alerts()
     ledger: str = "sqlite:///hybridllm.db"
-    state: str = "memory"
+    state: str = Field(
+        default="memory", pattern=r"^(memory|redis://.*|rediss://.*|postgres(ql)?://.*)$"
+    )
     server: ServerConfig = ServerConfig()
     dispatch: DispatchConfig = DispatchConfig()

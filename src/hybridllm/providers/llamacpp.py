@@ -144,6 +144,7 @@ class LlamaCppAdapter:
             deployment.n_ctx,
             deployment.n_threads,
             deployment.max_concurrency,
+            deployment.chat_format,
         )
         with self._lock:
             model = self._models.get(settings)

