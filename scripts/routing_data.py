@@ -44,7 +44,9 @@ LABELS = ("pair", "weak_wrong", "consensus")
 SOURCES = [
     {
         "name": "RouterBench (zero-shot), splits as published in the RouterDC repository",
-        "files": [f"routerbench_{f}_{s}.jsonl" for f in RB_TASKS.values() for s in ("train", "test")],
+        "files": [
+            f"routerbench_{f}_{s}.jsonl" for f in RB_TASKS.values() for s in ("train", "test")
+        ],
         "origin": "withmartian/routerbench (Hu et al. 2024, arXiv:2403.12031); "
         "RouterDC (Chen et al. 2024, arXiv:2409.19886)",
         "pair": {"strong": RB_STRONG, "weak": RB_WEAK},

@@ -127,7 +127,9 @@ def build(
     return sparse.hstack(blocks).tocsr(), scale
 
 
-def fit(x: sparse.csr_matrix, target: np.ndarray, weight: np.ndarray, c: float) -> LogisticRegression:
+def fit(
+    x: sparse.csr_matrix, target: np.ndarray, weight: np.ndarray, c: float
+) -> LogisticRegression:
     """Logistic regression on a soft target: each row once as 1 (weight p) and once as 0."""
     n = x.shape[0]
     xx = sparse.vstack([x, x]).tocsr()
@@ -168,7 +170,12 @@ class Corpus:
 
 
 def train_and_score(
-    corpus: Corpus, train_idx: np.ndarray, eval_idx: np.ndarray, fs: FeatureSet, label: str, c: float
+    corpus: Corpus,
+    train_idx: np.ndarray,
+    eval_idx: np.ndarray,
+    fs: FeatureSet,
+    label: str,
+    c: float,
 ) -> np.ndarray:
     x, scale = build(corpus.feats, train_idx, fs, None)
     model = fit(x, corpus.target(train_idx, label), corpus.task_weights(train_idx), c)
@@ -177,7 +184,8 @@ def train_and_score(
 
 
 def apgr_of(corpus: Corpus, idx: np.ndarray, scores: np.ndarray) -> float:
-    return evaluate_scores(list(scores), list(corpus.strong[idx]), list(corpus.weak[idx])).apgr
+    strong, weak = [float(v) for v in corpus.strong[idx]], [float(v) for v in corpus.weak[idx]]
+    return float(evaluate_scores([float(v) for v in scores], strong, weak).apgr)
 
 
 def loto(corpus: Corpus, split: str, fs: FeatureSet, label: str, c: float) -> dict[str, float]:
@@ -187,12 +195,16 @@ def loto(corpus: Corpus, split: str, fs: FeatureSet, label: str, c: float) -> di
         others = tuple(t for t in TASKS if t != held)
         train_idx = corpus.rows("train", others)
         eval_idx = corpus.index[(split, held)]
-        out[held] = apgr_of(corpus, eval_idx, train_and_score(corpus, train_idx, eval_idx, fs, label, c))
+        out[held] = apgr_of(
+            corpus, eval_idx, train_and_score(corpus, train_idx, eval_idx, fs, label, c)
+        )
     out["mean"] = sum(out[t] for t in TASKS) / len(TASKS)
     return out
 
 
-def select(corpus: Corpus, sets: list[FeatureSet], labels: tuple[str, ...], grid: tuple[float, ...]):
+def select(
+    corpus: Corpus, sets: list[FeatureSet], labels: tuple[str, ...], grid: tuple[float, ...]
+):
     """Per feature set: the (label, C) with the best mean LOTO APGR on the train splits."""
     best: dict[str, tuple[float, str, float, dict[str, float]]] = {}
     for fs in sets:
@@ -200,13 +212,17 @@ def select(corpus: Corpus, sets: list[FeatureSet], labels: tuple[str, ...], grid
             for c in grid:
                 res = loto(corpus, "train", fs, label, c)
                 line = " ".join(f"{t} {res[t]:.3f}" for t in TASKS)
-                print(f"  {fs.name:16} {label:10} C={c:<5} {line}  mean {res['mean']:.3f}", flush=True)
+                print(
+                    f"  {fs.name:16} {label:10} C={c:<5} {line}  mean {res['mean']:.3f}", flush=True
+                )
                 if fs.name not in best or res["mean"] > best[fs.name][0]:
                     best[fs.name] = (res["mean"], label, c, res)
     return best
 
 
-def export(model: LogisticRegression, fs: FeatureSet, scale: tuple[np.ndarray, np.ndarray]) -> dict[str, object]:
+def export(
+    model: LogisticRegression, fs: FeatureSet, scale: tuple[np.ndarray, np.ndarray]
+) -> dict[str, object]:
     """Weights in the artifact's form: signals' scaling folded in, n-gram weights sparse."""
     coef = model.coef_[0]
     intercept = float(model.intercept_[0])
@@ -246,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     t0 = time.monotonic()
 
-    corpus = Corpus(load_split(args.data, "train", args.limit), load_split(args.data, "test", args.limit))
+    corpus = Corpus(
+        load_split(args.data, "train", args.limit), load_split(args.data, "test", args.limit)
+    )
     sizes = {f"{s}/{t}": len(corpus.index[(s, t)]) for s in ("train", "test") for t in TASKS}
     print("examples:", " ".join(f"{k} {v}" for k, v in sizes.items()))
     sets = [FEATURE_SETS[n] for n in args.sets.split(",") if n]
@@ -280,17 +298,26 @@ def main(argv: list[str] | None = None) -> int:
     x, scale = build(corpus.feats, train_idx, ship, None)
     model = fit(x, corpus.target(train_idx, label), corpus.task_weights(train_idx), c)
     weights = export(model, ship, scale)
-    print(f"  {len(weights.get('ngram_index', []))} n-gram weights, "  # type: ignore[arg-type]
-          f"{len(weights.get('signal_weight', []))} signal weights")  # type: ignore[arg-type]
+    print(
+        f"  {len(weights.get('ngram_index', []))} n-gram weights, "  # type: ignore[arg-type]
+        f"{len(weights.get('signal_weight', []))} signal weights"
+    )  # type: ignore[arg-type]
 
     shipped = DifficultyModel.from_json(weights)  # evaluate exactly what eval-router will load
     evaluation: dict[str, dict[str, object]] = {}
-    print(f"  {'test split':11} {'n':>4}  {'difficulty':>18}  {'prompt length':>18}  {'random':>18}")
+    print(
+        f"  {'test split':11} {'n':>4}  {'difficulty':>18}  {'prompt length':>18}  {'random':>18}"
+    )
     print(f"  {'':11} {'':>4}  " + "  ".join(f"{'APGR CPT50 CPT80':>18}" for _ in range(3)))
     for task in TASKS:
         idx = corpus.index[("test", task)]
         report = evaluate_router(
-            [Outcome(corpus.examples[i].prompt, corpus.strong[i], corpus.weak[i], task) for i in idx],
+            [
+                Outcome(
+                    corpus.examples[i].prompt, float(corpus.strong[i]), float(corpus.weak[i]), task
+                )
+                for i in idx
+            ],
             shipped.score,
         )
         evaluation[task] = report.to_json()
@@ -302,18 +329,26 @@ def main(argv: list[str] | None = None) -> int:
 
     artifact: dict[str, object] = {
         "format": ARTIFACT_FORMAT,
-        "features": {"signals": ship.signals, "words": bool(ship.word_bits), "head_chars": F.HEAD_CHARS, "tail_chars": F.TAIL_CHARS},
+        "features": {
+            "signals": ship.signals,
+            "words": bool(ship.word_bits),
+            "head_chars": F.HEAD_CHARS,
+            "tail_chars": F.TAIL_CHARS,
+        },
         **weights,
         "metadata": {
             "built_by": "scripts/train_router.py",
-            "meaning": "predicted chance that the cheap model falls short where the strong one does not",
+            "meaning": "predicted chance that the cheap model falls short on the prompt",
             "sources": SOURCES,
             "feature_set": ship.name,
             "label": label,
             "C": c,
             "train_examples": {t: len(corpus.index[("train", t)]) for t in TASKS},
             "limit": args.limit,
-            "selection_loto_train": {n: {"label": b[1], "C": b[2], **{k: round(v, 4) for k, v in b[3].items()}} for n, b in best.items()},
+            "selection_loto_train": {
+                n: {"label": b[1], "C": b[2], **{k: round(v, 4) for k, v in b[3].items()}}
+                for n, b in best.items()
+            },
             "loto_test": loto_test,
             "test": evaluation,
         },

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from hybridllm.budgets import Admission, BudgetManager, BudgetState, MemoryBudgetState
-from hybridllm.budgets.postgres import PostgresBudgetState
 from hybridllm.budgets.alerts import WebhookAlerts
+from hybridllm.budgets.postgres import PostgresBudgetState
 from hybridllm.budgets.seed import spend_from_ledger
 from hybridllm.dispatch.clock import Clock
 from hybridllm.dispatch.engine import Dispatcher
@@ -71,6 +71,10 @@ class Runtime:
         )
         if self.router.config.budgets:
             await self._start_budgets(writer)
+        if any(d.warm_up for d in self.router.config.deployments.values()):
+            from hybridllm.providers.local_start import warm_up_local
+
+            await warm_up_local(self.router.config.deployments.values(), self.session)
         return self
 
     async def _start_budgets(self, writer: LedgerWriter) -> None:

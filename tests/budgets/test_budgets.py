@@ -97,7 +97,7 @@ async def test_one_dollar_budget_admits_exactly_20_of_200_concurrent_5_cent_requ
     tasks = [asyncio.create_task(runtime.complete(_request(i), RESEARCH)) for i in range(200)]
     # Wait until every request was either refused or reached the upstream: all were admitted
     # or rejected. Then cancel some of the callers while their requests are in flight.
-    while sum(t.done() for t in tasks) + len(mock.records_for("premium")) < 200:
+    while sum(t.done() for t in tasks) + len(mock.records_for("premium")) < 200:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     cancelled = set()
     for i, task in enumerate(tasks):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jinja2
 import pytest
 
 from hybridllm.config.models import Deployment
@@ -21,6 +20,8 @@ from hybridllm.providers.local_model import LocalSetupError, local_readiness
 from hybridllm.providers.local_worker import ModelSettings
 from hybridllm.types import ChatRequest, Message, ResponseFormat
 
+# jinja2 (a llama-cpp-python dependency) may be absent here: an exception from its module will do.
+TemplateError = type("TemplateError", (Exception,), {"__module__": "jinja2.exceptions"})
 DEP = Deployment(name="local", provider="llamacpp", model="gemma-3-270m")
 
 
@@ -75,7 +76,7 @@ def test_json_modes_become_a_grammar_request() -> None:
     ("exc", "cls"),
     [
         (ValueError("Requested tokens (900) exceed context window of 64"), ContextWindowError),
-        (jinja2.TemplateError("Conversation roles must alternate"), BadRequestError),
+        (TemplateError("Conversation roles must alternate"), BadRequestError),
         (LocalSetupError("model_path /x is not a file"), LocalModelUnavailableError),
         (ImportError("No module named 'llama_cpp'"), LocalModelUnavailableError),
         (RuntimeError("llama_decode returned -1"), ServerError),

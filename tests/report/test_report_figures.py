@@ -472,7 +472,7 @@ def _close(a: Any, b: Any) -> bool:
     if isinstance(a, list):
         assert len(a) == len(b)
         return all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float):
+    if isinstance(a, float) and b is not None:
         assert a == pytest.approx(b, rel=1e-9)
         return True
     assert a == b

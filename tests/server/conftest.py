@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +70,7 @@ dispatch:
   breaker_failure_rate: 0.5
   breaker_cooldown: 30
 
-ledger: sqlite:///{ledger}
+ledger: "sqlite://:memory:"
 """
 
 
@@ -139,17 +139,35 @@ class Running:
 GatewayFactory = Callable[..., Awaitable[Running]]
 
 
-@pytest.fixture
-def mock() -> AsyncIterator[MockUpstream]:
+@pytest.fixture(scope="session")
+def threaded_mock() -> Iterator[ThreadedMock]:
     threaded = ThreadedMock()
     try:
-        yield threaded.mock  # type: ignore[misc]
+        yield threaded
     finally:
         threaded.close()
 
 
+@pytest.fixture
+def mock(threaded_mock: ThreadedMock) -> MockUpstream:
+    threaded_mock.mock.reset()
+    return threaded_mock.mock
+
+
+_routers: dict[str, Router] = {}
+
+
+def cached_router(config_path: Path) -> Router:
+    """Routers are stateless between requests; building one compiles the PII scanner (slow)."""
+    text = config_path.read_text()
+    router = _routers.get(text)
+    if router is None:
+        router = _routers[text] = Router.from_config(config_path)
+    return router
+
+
 async def start_gateway(config_path: Path, ledger: Path) -> Running:
-    app = create_app(Router.from_config(config_path))
+    app = create_app(cached_router(config_path), ledger_url=f"sqlite:///{ledger}")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -186,9 +204,7 @@ async def make_gateway(mock: MockUpstream, tmp_path: Path) -> AsyncIterator[Gate
     async def factory(extra: str = "") -> Running:
         ledger = tmp_path / f"ledger{len(running)}.db"
         path = tmp_path / f"hybridllm{len(running)}.yaml"
-        text = GATEWAY_CONFIG.format(
-            url=mock.url, ledger=ledger, primary_key=PRIMARY_KEY, claude_key=CLAUDE_KEY
-        )
+        text = GATEWAY_CONFIG.format(url=mock.url, primary_key=PRIMARY_KEY, claude_key=CLAUDE_KEY)
         path.write_text(text + extra)
         gw = await start_gateway(path, ledger)
         running.append(gw)

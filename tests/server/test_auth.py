@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from hybridllm.config.models import ServerKey
 from hybridllm.mock import MockUpstream
 from hybridllm.server.auth import KeyRing
-from hybridllm.config.models import ServerKey
 
 from .conftest import OPS_KEY, TEAM_KEY, Running, sha
 from .helpers import CHAT, MESSAGES, anthropic, anthropic_error, call, chat, openai_error

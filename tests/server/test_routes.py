@@ -8,7 +8,7 @@ import pytest
 from hybridllm.mock import MockUpstream
 from hybridllm.server.metrics import METRIC_NAMES
 
-from .conftest import CLAUDE_KEY, PRIMARY_KEY, TEAM_KEY, GatewayFactory, Running, KEYS_CONFIG
+from .conftest import CLAUDE_KEY, KEYS_CONFIG, PRIMARY_KEY, TEAM_KEY, GatewayFactory, Running
 from .helpers import (
     CHAT,
     MESSAGES,

@@ -80,9 +80,10 @@ class WebhookAlerts:
             "budget alert webhook failed after %d attempts: %s", self.attempts, redact(problem)
         )
 
-    async def drain(self, timeout: float = 5.0) -> None:
+    async def drain(self, seconds: float = 5.0) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.join(), timeout)
+            async with asyncio.timeout(seconds):
+                await self.queue.join()
 
     async def close(self) -> None:
         await self.drain()

@@ -112,8 +112,9 @@ class BudgetManager:
                     continue
                 key = self.counter_key(budget, period, now)  # type: ignore[arg-type]
                 self._by_key[key] = (budget, period)  # type: ignore[assignment]
+                scope = "cost center" if budget.cost_center else "key"
                 who = budget.cost_center or budget.key
-                label = f"{'cost center' if budget.cost_center else 'key'} '{who}' {period} ${amount:.2f}"
+                label = f"{scope} '{who}' {period} ${amount:.2f}"
                 found.append(_Applicable(budget, period, Limit(key, amount), label))  # type: ignore[arg-type]
         return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-__all__ = ["Period", "period_key", "period_start", "period_end"]
+__all__ = ["Period", "period_end", "period_key", "period_start"]
 
 Period = Literal["daily", "monthly"]
 

@@ -2,9 +2,9 @@
 
 One row per counter (``spent``), one row per hold (``amount``, ``expires_at``). A reservation
 locks the counters it touches (``SELECT ... FOR UPDATE`` in key order, so two reservations never
-deadlock), then, in a new statement, sums their live holds, and inserts its own holds only if every limit still has room:
-check-and-reserve in one transaction. Holds carry a time to live, so the holds of a process that
-died expire instead of shrinking the budget for good.
+deadlock), then, in a new statement, sums their live holds, and inserts its own holds only if
+every limit still has room: check-and-reserve in one transaction. Holds carry a time to live,
+so the holds of a process that died expire instead of shrinking the budget for good.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class PostgresBudgetState:
             # Lock first, read after: under READ COMMITTED a later statement sees the holds that
             # the transactions we waited for committed (one statement's snapshot would not).
             await conn.execute(
-                "SELECT key FROM hybridllm_budget_counters WHERE key = ANY(%s) ORDER BY key FOR UPDATE",
+                "SELECT key FROM hybridllm_budget_counters WHERE key = ANY(%s) "
+                "ORDER BY key FOR UPDATE",
                 (keys,),
             )
             cur = await conn.execute(

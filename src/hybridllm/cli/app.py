@@ -190,7 +190,9 @@ def score(model: ModelOpt = None) -> None:
 
 @app.command("eval-router")
 def eval_router(
-    data: Annotated[Path, typer.Argument(help="JSONL outcomes (correct or judge_score per model).")],
+    data: Annotated[
+        Path, typer.Argument(help="JSONL outcomes (correct or judge_score per model).")
+    ],
     strong: Annotated[str, typer.Option("--strong", help="The strong model's name in the data.")],
     weak: Annotated[str, typer.Option("--weak", help="The weak model's name in the data.")],
     model: ModelOpt = None,

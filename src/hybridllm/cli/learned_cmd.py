@@ -1,4 +1,4 @@
-"""``hybridllm score``, ``eval-router`` and ``calibrate``: the learned difficulty model's commands."""
+"""``hybridllm score``, ``eval-router`` and ``calibrate``: commands of the difficulty model."""
 
 from __future__ import annotations
 
@@ -61,9 +61,7 @@ def print_report(report: RouterReport, title: str) -> None:
     )
 
 
-def run_eval_router(
-    data: Path, strong: str, weak: str, model: Path | None, as_json: bool
-) -> None:
+def run_eval_router(data: Path, strong: str, weak: str, model: Path | None, as_json: bool) -> None:
     difficulty = _load(model)
     try:
         outcomes = load_outcomes(data, strong, weak)

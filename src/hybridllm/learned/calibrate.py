@@ -47,16 +47,15 @@ def calibrate_threshold(scores: Sequence[float], strong_share: float) -> Calibra
         raise ValueError("no prompts to calibrate on")
     ranked = sorted(scores, reverse=True)
     k = round(strong_share * n)  # how many go to the strong side
-    if k <= 0:
-        text = "1"
-    elif k >= n:
-        text = _decimal_between(-1.0, ranked[-1]) if ranked[-1] > 0 else "-1"
+    if k >= n:
+        text = _decimal_between(ranked[-1] - 1.0, ranked[-1])
     else:
-        above, below = ranked[k - 1], ranked[k]
-        while k < n and above == below:  # a tie straddles the cut: move it below the run
-            k += 1
-            below = ranked[k] if k < n else -1.0
-        text = _decimal_between(below, above) if k < n else _decimal_between(-1.0, above)
+        while k > 0 and ranked[k - 1] == ranked[k]:  # a tie at the cut goes to the cheap side
+            k -= 1
+        if k == 0:
+            text = _decimal_between(ranked[0], ranked[0] + 1.0)
+        else:
+            text = _decimal_between(ranked[k], ranked[k - 1])
     threshold = float(text)
     achieved = sum(s > threshold for s in scores) / n
     return Calibration(threshold, text, strong_share, achieved, n)

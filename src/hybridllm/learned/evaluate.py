@@ -33,9 +33,7 @@ class RouterReport:
         }
 
 
-def evaluate_router(
-    outcomes: Sequence[Outcome], score: Callable[[str], float]
-) -> RouterReport:
+def evaluate_router(outcomes: Sequence[Outcome], score: Callable[[str], float]) -> RouterReport:
     """Score every prompt with ``score`` and measure APGR, CPT(50%), CPT(80%).
 
     The length baseline sends the longest prompts to the strong model; the random baseline is

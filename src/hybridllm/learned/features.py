@@ -15,9 +15,11 @@ one.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 
 __all__ = [
@@ -29,49 +31,49 @@ __all__ = [
     "signals",
 ]
 
-HEAD_CHARS = 2_000
-TAIL_CHARS = 2_000
+HEAD_CHARS = 1_500
+TAIL_CHARS = 1_500
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
-_CODE = re.compile(
-    r"```|\bdef |\breturn\b|\bclass |\bimport |\bfunction\b|[{};]\s*$|=>|\bSELECT\b|#include",
-    re.MULTILINE,
-)
-_CODE_WORDS = re.compile(
-    r"\b(?:python|function|code|program|script|sql|javascript|java|c\+\+|regex|algorithm|"
-    r"array|list|string|integer|bug|compile|implement|api)\b",
-    re.IGNORECASE,
-)
-_MATH = re.compile(
-    r"\d\s*[-+*/^=<>]\s*\d|\\frac|\\sqrt|\$[^$]+\$|\b(?:sqrt|log|sin|cos|integral|derivative)\b",
-    re.IGNORECASE,
-)
-_MATH_WORDS = re.compile(
-    r"\b(?:calculate|compute|solve|equation|prove|probability|sum|product|percent|average|"
-    r"how many|how much|total|ratio|number of)\b",
-    re.IGNORECASE,
-)
-_REASONING = re.compile(
-    r"\b(?:why|explain|analy[sz]e|compare|evaluate|justify|reason|because|therefore|"
-    r"trade-?offs?|step by step|design|argue|critique|implications?)\b",
-    re.IGNORECASE,
-)
-_CONSTRAINTS = re.compile(
-    r"\b(?:must|should|exactly|at least|at most|no more than|without|only|each|every|"
-    r"all|format|json|words?|sentences?|bullet)\b",
-    re.IGNORECASE,
-)
+_PLAIN_WORD = re.compile(r"[a-z]+(?:\+\+)?")
+_MATH = re.compile(r"\d\s*[-+*/^=<>]\s*\d")
 _CHOICES = re.compile(r"^\s*\(?[A-Ea-e][).:]\s", re.MULTILINE)
-_CREATIVE = re.compile(
-    r"\b(?:write|story|poem|creative|imagine|slogan|tweet|essay|letter|song|joke|generate)\b",
-    re.IGNORECASE,
-)
-_SIMPLE_EDIT = re.compile(
-    r"\b(?:rewrite|paraphrase|translate|summari[sz]e|correct|edit|format|convert|classify|"
-    r"categori[sz]e|identify|name|list|find)\b",
-    re.IGNORECASE,
-)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CODE_MARKS = ("```", "def ", "return ", "class ", "import ", "{", ";", "=>", "#include", "select ")
+_MATH_MARKS = ("\\frac", "\\sqrt", "$", "^", "sqrt(", "log(")
+
+# keyword -> signal group; two-word phrases are matched on consecutive words
+_KEYWORDS: dict[str, str] = {}
+for _group, _words in {
+    "code_words": "python function code program script sql javascript java c++ regex algorithm "
+    "array list string integer bug compile implement api",
+    "math_words": "calculate compute solve equation prove probability sum product percent "
+    "average total ratio how_many how_much number_of",
+    "reasoning_words": "why explain analyze analyse compare evaluate justify reason because "
+    "therefore tradeoff tradeoffs trade-offs step_by design argue critique implication "
+    "implications",
+    "constraint_words": "must should exactly at_least at_most no_more without only each every "
+    "all format json word words sentence sentences bullet",
+    "creative_words": "write story poem creative imagine slogan tweet essay letter song joke "
+    "generate",
+    "simple_edit_words": "rewrite paraphrase translate summarize summarise correct edit "
+    "convert classify categorize categorise identify name list find",
+}.items():
+    for _word in _words.split():
+        _KEYWORDS.setdefault(_word.replace("_", " "), _group)
+_KEYWORD_GROUPS = (
+    "code_words",
+    "math_words",
+    "reasoning_words",
+    "constraint_words",
+    "creative_words",
+    "simple_edit_words",
+)
+_ASCII_DIGITS = str.maketrans("", "", "0123456789")
+_ASCII_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ASCII_PLAIN = str.maketrans(
+    "", "", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\n\r"
+)
 _OPENERS = (
     "what",
     "why",
@@ -136,43 +138,57 @@ def _log_count(n: int) -> float:
     return math.log1p(n)
 
 
+def _keyword_counts(lower: str) -> dict[str, int]:
+    words = Counter(_PLAIN_WORD.findall(lower))
+    counts = dict.fromkeys(_KEYWORD_GROUPS, 0)
+    for keyword, group in _KEYWORDS.items():
+        counts[group] += lower.count(keyword) if " " in keyword else words.get(keyword, 0)
+    return counts
+
+
 def signals(text: str) -> list[float]:
     """The hand-made signals of ``text``, in the order of ``SIGNAL_NAMES``."""
     n_chars = len(text)
     clipped = clip_text(text)
     n_clip = max(1, len(clipped))
+    lower = clipped.lower()
     words = clipped.split()
     scale = n_chars / n_clip  # extrapolate clipped counts to the whole text
     n_words = len(words) * scale
-    digits = sum(c.isdigit() for c in clipped)
-    upper = sum(c.isupper() for c in clipped)
-    alnum_space = sum(c.isalnum() or c.isspace() for c in clipped)
-    non_ascii = 0 if clipped.isascii() else sum(ord(c) > 127 for c in clipped)
+    if clipped.isascii():
+        non_ascii = 0
+        symbols = len(clipped.translate(_ASCII_PLAIN))
+    else:
+        non_ascii = sum(ord(c) > 127 for c in clipped)
+        symbols = sum(not (c.isalnum() or c.isspace()) for c in clipped)
+    digits = n_clip - len(clipped.translate(_ASCII_DIGITS))
+    upper = n_clip - len(clipped.translate(_ASCII_UPPER))
+    keywords = _keyword_counts(lower)
     stripped = text.rstrip()
     first = words[0].lower().strip("\"'*#:,.") if words else ""
     values = [
         _log_count(n_chars),
         math.log1p(n_words),
         _log_count(text.count("\n") + 1),
-        (sum(len(w) for w in words) / len(words)) if words else 0.0,
+        (len("".join(words)) / len(words)) if words else 0.0,
         digits / n_clip,
         upper / n_clip,
-        (n_clip - alnum_space) / n_clip,
+        symbols / n_clip,
         non_ascii / n_clip,
         _log_count(clipped.count("?")),
         _log_count(clipped.count(". ") + clipped.count(".\n") + 1),
         _log_count(len(_NUMBER.findall(clipped))),
-        _log_count(len(_CODE.findall(clipped))),
-        _log_count(len(_CODE_WORDS.findall(clipped))),
-        _log_count(len(_MATH.findall(clipped))),
-        _log_count(len(_MATH_WORDS.findall(clipped))),
-        _log_count(len(_REASONING.findall(clipped))),
-        _log_count(len(_CONSTRAINTS.findall(clipped))),
+        _log_count(sum(lower.count(m) for m in _CODE_MARKS)),
+        _log_count(keywords["code_words"]),
+        _log_count(len(_MATH.findall(clipped)) + sum(lower.count(m) for m in _MATH_MARKS)),
+        _log_count(keywords["math_words"]),
+        _log_count(keywords["reasoning_words"]),
+        _log_count(keywords["constraint_words"]),
         _log_count(len(_CHOICES.findall(clipped))),
-        _log_count(len(_CREATIVE.findall(clipped))),
-        _log_count(len(_SIMPLE_EDIT.findall(clipped))),
+        _log_count(keywords["creative_words"]),
+        _log_count(keywords["simple_edit_words"]),
         1.0 if " _ " in clipped or "___" in clipped else 0.0,
-        1.0 if "\n" in stripped.split("\n\n")[-1] or ":\n" in clipped else 0.0,
+        1.0 if ":\n" in clipped else 0.0,
         1.0 if stripped.endswith("?") else 0.0,
     ]
     values.extend(1.0 if first == w else 0.0 for w in _OPENERS)
@@ -191,7 +207,7 @@ def hashed_ngrams(text: str, bits: int, orders: Sequence[int] = (1, 2)) -> dict[
     if 1 in orders:
         grams.update(tokens)
     if 2 in orders:
-        grams.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))
+        grams.update(f"{a} {b}" for a, b in itertools.pairwise(tokens))
     if 3 in orders:
         grams.update(
             f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)

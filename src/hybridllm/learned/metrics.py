@@ -16,6 +16,7 @@ smallest share of strong calls at which the curve reaches x.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ def pgr_curve(
 def apgr(points: Sequence[tuple[float, float]]) -> float:
     """The area under a PGR curve (trapezoids between its corners)."""
     area = 0.0
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         area += (x1 - x0) * (y0 + y1) / 2.0
     return area
 
@@ -89,7 +90,7 @@ def cpt(points: Sequence[tuple[float, float]], target: float) -> float:
     """The smallest share of strong calls at which the curve reaches ``target`` PGR."""
     if points[0][1] >= target:
         return points[0][0]
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if y1 >= target:
             if y1 == y0:
                 return x1

@@ -96,7 +96,9 @@ class DifficultyModel:
         """The score before the logistic squash (a ranking key with no ties at 0 or 1)."""
         z = self.intercept
         if self.signal_weight:
-            z += math.fsum(w * x for w, x in zip(self.signal_weight, features.signals(text)))
+            z += math.fsum(
+                w * x for w, x in zip(self.signal_weight, features.signals(text), strict=True)
+            )
         if self.ngram_bits:
             table = self.ngram_weight
             for bucket, value in features.hashed_ngrams(

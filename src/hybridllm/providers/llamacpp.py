@@ -19,6 +19,7 @@ the GGUF missing) is a :class:`LocalModelUnavailableError`, which falls back.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import uuid
@@ -136,6 +137,7 @@ class LlamaCppAdapter:
     def __init__(self) -> None:
         self._models: dict[ModelSettings, LocalModel] = {}
         self._lock = threading.Lock()
+        atexit.register(self.close, wait=True)
 
     def model_for(self, deployment: Deployment) -> LocalModel:
         settings = ModelSettings.of(
@@ -159,12 +161,12 @@ class LlamaCppAdapter:
         except Exception as exc:
             raise _error(exc, deployment) from exc
 
-    def close(self) -> None:
-        """Drop every loaded model (their threads end once idle)."""
+    def close(self, *, wait: bool = False) -> None:
+        """Drop every loaded model (their threads end once idle; ``wait``: free them now)."""
         with self._lock:
             models, self._models = list(self._models.values()), {}
         for model in models:
-            model.close()
+            model.close(wait=wait)
 
     async def _slot(self, model: LocalModel, deployment: Deployment) -> int:
         info = ATTEMPT.get()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -102,6 +103,7 @@ def _quiet_llama_cpp(llama_cpp: Any) -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+@functools.cache
 def _llama_class() -> type[Any]:
     """A ``Llama`` that applies our per-generation criterion and counts tokens.
 
@@ -272,6 +274,11 @@ class LocalModel:
         finally:
             stop.set()
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = False) -> None:
         for instance in self._instances:
-            instance.executor.shutdown(wait=False, cancel_futures=True)
+            instance.executor.shutdown(wait=wait, cancel_futures=True)
+            llama, instance.llama = instance.llama, None
+            if wait and llama is not None:
+                # Free the model while llama.cpp's module is still intact (its __del__ at
+                # interpreter shutdown runs too late and fails).
+                llama.close()

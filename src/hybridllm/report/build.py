@@ -141,6 +141,8 @@ def _stats(
     )
     n_req = int(n_req)
     priced_baseline = float(priced_baseline or 0.0)
+    if abs(priced_baseline) < 1e-12:  # SQLite derives it by subtraction: rounding, not money
+        priced_baseline = 0.0
     has_priced = bool(priced) or bool(priced_baseline)
     return GroupStats(
         group=group,

@@ -3,8 +3,7 @@
 One pass groups the period's rows by request into a temporary table (one row per request: its
 final row's group, tier and locality, and its flags); the figures are then plain GROUP BYs over
 that table and over the ledger joined to it. Percentiles: ``percentile_cont`` on Postgres; on
-SQLite, window functions pick the two rows each percentile lies between and Python interpolates
-them exactly as ``percentile_cont`` does.
+SQLite, one scan of the requests ordered by latency, interpolated as ``percentile_cont`` does.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ def _group_expr(dialect: str, group_by: str, alias: str) -> str:
     return template.format(t=alias)
 
 
-def _statements(dialect: str, group_by: str, window: Window, p: str) -> dict[str, Any]:
+def _range(window: Window, p: str) -> tuple[str, list[float]]:
     where = ["1 = 1"]
     params: list[float] = []
     if window.since is not None:
@@ -73,8 +72,12 @@ def _statements(dialect: str, group_by: str, window: Window, p: str) -> dict[str
         params.append(window.since)
     where.append(f"ts < {p}")
     params.append(window.until)
-    in_range = " AND ".join(where)
-    l_range = " AND ".join(w.replace("ts ", "l.ts ") for w in where)
+    return " AND ".join(where), params
+
+
+def _statements(dialect: str, group_by: str, window: Window, p: str) -> dict[str, Any]:
+    in_range, params = _range(window, p)
+    l_range = in_range.replace("ts ", "l.ts ")
     req = (
         "SELECT request_id,"
         " COALESCE(MAX(CASE WHEN status IN ('ok', 'partial') THEN attempt END), MAX(attempt))"
@@ -152,75 +155,112 @@ def _collect(
 
 
 def aggregate_sqlite(conn: sqlite3.Connection, group_by: str, window: Window) -> Aggregates:
+    """SQLite has no hash join and sorts for every GROUP BY, so it gets a plan of its own: the
+    final row of each request is found in the one GROUP BY request_id pass (an arg-max over a
+    sortable key) rather than by a join, and the saving of priced requests is the group's saving
+    less that of the few requests with an unknown price."""
     stmts = _statements("sqlite", group_by, window, "?")
+    range_sql, params = _range(window, "?")
+    # A period covering most of the ledger is read faster by a plain scan than through the ts
+    # index (one random lookup per row): ``+ts`` tells SQLite not to use the index.
+    lo, hi = conn.execute("SELECT MIN(ts), MAX(ts) FROM ledger").fetchone()
+    if lo is not None and (window.since is None or window.since - lo < 0.5 * (hi - lo)):
+        range_sql = range_sql.replace("ts ", "+ts ")
+    g = _group_expr("sqlite", group_by, "ledger")
 
-    def q(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+    def q(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in conn.execute(sql, args).fetchall()]
 
+    final_key = (
+        "MAX(CASE WHEN status IN ('ok', 'partial') THEN '1' ELSE '0' END"
+        " || printf('%06d%06d', attempt, tier)"
+        " || CASE WHEN locality = 'local' THEN 'L' ELSE 'C' END"
+        f" || COALESCE('=' || {g}, '-'))"
+    )
+    g_back = "CASE WHEN substr(k, 15, 1) = '-' THEN NULL ELSE substr(k, 16) END"
+    if group_by in ("tier", "day"):
+        g_back = f"CAST({g_back} AS INTEGER)"
+    fin = (
+        "INSERT INTO temp.hybridllm_report_fin SELECT request_id,"
+        " CAST(substr(k, 2, 6) AS INTEGER), answered, escalated, fell_back, cost_unknown,"
+        f" baseline_unknown, latency_ms, {g_back}, CAST(substr(k, 8, 6) AS INTEGER),"
+        " CASE substr(k, 14, 1) WHEN 'L' THEN 'local' ELSE 'cloud' END FROM ("
+        f" SELECT request_id, {final_key} AS k,"
+        " MAX(CASE WHEN status IN ('ok', 'partial') THEN 1 ELSE 0 END) AS answered,"
+        " MAX(CASE WHEN status = 'escalated' THEN 1 ELSE 0 END) AS escalated,"
+        " MAX(CASE WHEN attempt > 1 OR fallback_from IS NOT NULL THEN 1 ELSE 0 END)"
+        " AS fell_back,"
+        " MAX(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS cost_unknown,"
+        " MAX(CASE WHEN baseline_cost_usd IS NULL THEN 1 ELSE 0 END) AS baseline_unknown,"
+        " MAX(ts * 1000.0 + latency_ms) - MIN(ts) * 1000.0 AS latency_ms"
+        f" FROM ledger WHERE {range_sql} GROUP BY request_id)"
+    )
+    attempts_sql = (
+        f"SELECT {g} AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
+        " SUM(cached_tokens), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0),"
+        " COUNT(DISTINCT CASE WHEN cost_usd IS NULL THEN request_id END)"
+        f" FROM ledger WHERE {range_sql} GROUP BY 1"
+    )
+    unpriced_sql = (
+        f"SELECT {g} AS g, COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0)"
+        f" FROM ledger WHERE {range_sql} AND request_id IN (SELECT request_id"
+        " FROM temp.hybridllm_report_fin WHERE cost_unknown = 1 OR baseline_unknown = 1)"
+        " GROUP BY 1"
+    )
     conn.execute("DROP TABLE IF EXISTS temp.hybridllm_report_fin")
     try:
-        fin_sql, fin_params = stmts["fin"]
         conn.execute(
-            "CREATE TEMP TABLE hybridllm_report_fin (request_id TEXT PRIMARY KEY, final_attempt,"
+            "CREATE TEMP TABLE hybridllm_report_fin (request_id TEXT, final_attempt,"
             " answered, escalated, fell_back, cost_unknown, baseline_unknown, latency_ms, g,"
             " tier, locality)"
         )
-        conn.execute(f"INSERT INTO temp.hybridllm_report_fin {fin_sql}", fin_params)
-        attempts, requests, request_total, tiers, cloud = _collect(q, stmts)
-        percentiles = {
-            g: (_pick(v, 0.5), _pick(v, 0.95)) for g, v in _sqlite_ranks(conn, "g", "1 = 1").items()
-        }
-        total = _sqlite_ranks(conn, "0", "1 = 1").get(0, {})
-        local = _sqlite_ranks(conn, "0", "answered = 1 AND locality = 'local'").get(0, {})
+        conn.execute(fin, params)
+        unpriced = {row[0]: (float(row[1]), float(row[2])) for row in q(unpriced_sql, params)}
+        attempts: dict[Any, tuple[Any, ...]] = {}
+        for row in q(attempts_sql, params):
+            cost, baseline = float(row[5]), float(row[6])
+            u_cost, u_baseline = unpriced.get(row[0], (0.0, 0.0))
+            saving = (baseline - cost) - (u_baseline - u_cost)
+            attempts[row[0]] = (*row[1:], saving, baseline - u_baseline)
+        requests = {row[0]: tuple(row[1:]) for row in q(*stmts["requests"])}
+        (request_total,) = q(*stmts["request_total"])
+        tiers = [(g_, int(t), str(loc), int(n)) for g_, t, loc, n in q(*stmts["tiers"])]
+        (cloud,) = q(*stmts["cloud"])
+        by_group: dict[Any, list[float]] = {}
+        every: list[float] = []
+        local: list[float] = []
+        for g_, answered, locality, latency in conn.execute(
+            "SELECT g, answered, locality, latency_ms FROM temp.hybridllm_report_fin"
+            " ORDER BY latency_ms"
+        ):
+            by_group.setdefault(g_, []).append(latency)
+            every.append(latency)
+            if answered == 1 and locality == "local":
+                local.append(latency)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.hybridllm_report_fin")
     return Aggregates(
         attempts=attempts,
         requests=requests,
-        request_total=request_total,
+        request_total=tuple(request_total),
         tiers=tiers,
-        percentiles=percentiles,
-        total_percentiles=(_pick(total, 0.5), _pick(total, 0.95)),
-        p95_local=_pick(local, 0.95),
-        cloud=cloud,
+        percentiles={k: (_cont(v, 0.5), _cont(v, 0.95)) for k, v in by_group.items()},
+        total_percentiles=(_cont(every, 0.5), _cont(every, 0.95)),
+        p95_local=_cont(local, 0.95),
+        cloud=tuple(cloud),
     )
 
 
-_Ranks = dict[int, Any]  # 0-based rank -> latency; key -1 holds the row count
-
-
-def _sqlite_ranks(conn: sqlite3.Connection, partition: str, where: str) -> dict[Any, _Ranks]:
-    """Per partition: the latencies at the ranks p50 and p95 interpolate between."""
-    ranks = " OR ".join(
-        f"rn - 1 = CAST({p} * (n - 1) AS INTEGER) OR rn - 1 = CAST({p} * (n - 1) AS INTEGER) + 1"
-        for p in (0.5, 0.95)
-    )
-    sql = (
-        "SELECT part, rn, n, latency_ms FROM ("
-        f" SELECT {partition} AS part, latency_ms,"
-        f" ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY latency_ms) AS rn,"
-        f" COUNT(*) OVER (PARTITION BY {partition}) AS n"
-        f" FROM temp.hybridllm_report_fin WHERE {where})"
-        f" WHERE {ranks}"
-    )
-    out: dict[Any, _Ranks] = {}
-    for part, rn, n, value in conn.execute(sql):
-        entry = out.setdefault(part, {-1: int(n)})
-        entry[int(rn) - 1] = float(value)
-    return out
-
-
-def _pick(ranks: _Ranks, p: float) -> float | None:
-    """``percentile_cont(p)`` from the ranks around it (Postgres's arithmetic)."""
-    n = int(ranks.get(-1, 0))
+def _cont(ordered: list[float], p: float) -> float | None:
+    """``percentile_cont(p)`` of an ascending list, with Postgres's arithmetic."""
+    n = len(ordered)
     if not n:
         return None
     pos = p * (n - 1)
     lo = math.floor(pos)
-    first = float(ranks[lo])
     if lo + 1 >= n or pos == lo:
-        return first
-    second = float(ranks[lo + 1])
+        return float(ordered[lo])
+    first, second = float(ordered[lo]), float(ordered[lo + 1])
     return first + (pos - lo) * (second - first)
 
 

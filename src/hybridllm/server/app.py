@@ -45,9 +45,11 @@ def _flavor(request: Request) -> Flavor:
     return Flavor.ANTHROPIC if request.url.path.startswith("/v1/messages") else Flavor.OPENAI
 
 
-def create_app(router: Router | None = None) -> Starlette:
+def create_app(router: Router | None = None, *, ledger_url: str | None = None) -> Starlette:
+    """The app over ``router`` (else the config of ``$HYBRIDLLM_CONFIG``); ``ledger_url``
+    overrides the config's ledger."""
     router = router or Router.from_config()
-    gateway = Gateway(router)
+    gateway = Gateway(router, ledger_url=ledger_url)
     config = router.config
     openapi = orjson.dumps(openapi_document(config))
     created = int(time.time())

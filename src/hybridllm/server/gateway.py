@@ -78,8 +78,9 @@ class _Outcome:
 class Gateway:
     """The engine behind the routes: router, runtime, keys, hint parser, metrics."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, *, ledger_url: str | None = None) -> None:
         self.router = router
+        self.ledger_url = ledger_url
         config = router.config
         self.keys = KeyRing(config.server.keys)
         self.hints = HintParser(d.tier for d in config.deployments.values())
@@ -92,7 +93,7 @@ class Gateway:
         self.runtime: Runtime | None = None
 
     async def start(self) -> None:
-        runtime = Runtime(self.router)
+        runtime = Runtime(self.router, ledger_url=self.ledger_url)
         await runtime.start()
         dispatcher = runtime.dispatcher
         assert dispatcher is not None and dispatcher.ledger is not None
