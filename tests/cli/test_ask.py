@@ -129,3 +129,14 @@ def test_killing_the_library_process_after_an_answer_keeps_its_ledger_rows(
         assert store.integrity_check() == []
     finally:
         store.close()
+
+
+def test_export_writes_one_json_line_per_attempt(tmp_path: Path, mock_port: int) -> None:
+    _config(tmp_path, mock_port)
+    for prompt in ("one", "two"):
+        assert hybridllm("ask", prompt, cwd=tmp_path).returncode == 0
+    out = hybridllm("export", "--since", "1h", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    assert hybridllm("export", "--since", "yesterdayish", cwd=tmp_path).returncode == 2

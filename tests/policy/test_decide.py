@@ -165,3 +165,32 @@ def test_decision_is_deterministic_for_the_same_input(
 ) -> None:
     hints = Hints(batch_size=batch)
     assert router.decide(text, hints) == router.decide(text, hints)
+
+
+def test_difficulty_condition_routes_by_the_learned_score(tmp_path: Path) -> None:
+    from hybridllm.learned.model import DifficultyModel
+
+    model = DifficultyModel.load()
+    easy = "What is 2+2?"
+    hard = (
+        "Prove that there are infinitely many primes p such that p+2 is also prime, or explain "
+        "rigorously why the problem is open, with the strongest known partial results."
+    )
+    threshold = (model.score(easy) + model.score(hard)) / 2
+    assert model.score(hard) > model.score(easy)
+    config = f"""
+deployments:
+  small: {{provider: ollama, model: a, tier: 1}}
+  big: {{provider: ollama, model: b, tier: 2}}
+routes:
+  - name: hard
+    when: {{difficulty: ">{threshold}"}}
+    use: [big]
+  - name: default
+    use: [small]
+"""
+    path = tmp_path / "c.yaml"
+    path.write_text(config)
+    router = Router.from_config(path)
+    assert router.decide(hard).route == "hard"
+    assert router.decide(easy).route == "default"

@@ -130,6 +130,18 @@ def serve(
     run_serve(host, port, workers, access_log)
 
 
+@app.command()
+def export(
+    since: Annotated[str | None, typer.Option(help="30m, 12h, 7d, 4w or an ISO date.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (else stdout).")] = None,
+    ledger: Annotated[str | None, typer.Option(help="Ledger URL (else the config's).")] = None,
+) -> None:
+    """The ledger as JSON Lines: one object per attempt."""
+    from hybridllm.cli.export_cmd import run_export
+
+    run_export(since, out, ledger)
+
+
 @app.command("mock-upstream")
 def mock_upstream(
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8900,

@@ -58,6 +58,8 @@ class Features:
     has_images: bool
     matched_keywords: tuple[str, ...] = ()
     user_text: str = field(default="", repr=False)  # for keyword conditions; never serialised
+    last_user: str = field(default="", repr=False)  # for the difficulty model; never serialised
+    system_text: str = field(default="", repr=False)
 
     def public(self) -> dict[str, object]:
         """The features as plain data for ``--json`` and logs (no text, no PII values)."""
@@ -155,6 +157,8 @@ class FeatureExtractor:
             has_images=has_images,
             matched_keywords=classification.matched,
             user_text=user_text,
+            last_user=last_user,
+            system_text=system,
         )
 
 

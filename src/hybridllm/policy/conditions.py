@@ -51,9 +51,24 @@ _FLAG_FIELDS: dict[str, Callable[[Features], bool]] = {
     "has_images": lambda f: f.has_images,
     "private": lambda f: bool(f.pii) or f.private_hint,
 }
+
+
+def _difficulty(f: Features) -> float:
+    """The learned model's chance that the cheap tier falls short (computed only when a rule
+    asks: it costs ~0.1 ms, more than the rest of the decision)."""
+    from hybridllm.learned.model import DifficultyModel
+
+    global _model
+    if _model is None:
+        _model = DifficultyModel.load()
+    return float(_model.score(f.last_user, f.system_text or None))
+
+
+_model: Any = None
 _NUMBER_FIELDS: dict[str, Callable[[Features], float]] = {
     "tokens": lambda f: f.tokens,
     "batch_size": lambda f: f.batch_size,
+    "difficulty": _difficulty,
 }
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
