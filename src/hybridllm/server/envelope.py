@@ -19,6 +19,7 @@ from enum import Enum
 import orjson
 
 from hybridllm.errors import (
+    BudgetExceededError,
     HybridLLMError,
     LocalRateLimitedError,
     NoDeploymentError,
@@ -87,7 +88,7 @@ def _retry_after_of(errors: list[ProviderError]) -> float | None:
 def from_engine_error(exc: HybridLLMError) -> GatewayError:
     """The answer for an engine error: its class's status, 429s with Retry-After when known."""
     status = exc.http_status
-    retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+    retry_after = exc.retry_after if isinstance(exc, ProviderError | BudgetExceededError) else None
     if isinstance(exc, NoDeploymentError) and exc.attempts:
         limited = (RateLimitedError, LocalRateLimitedError)
         if all(isinstance(e, limited) for e in exc.attempts):
