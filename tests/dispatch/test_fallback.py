@@ -226,3 +226,17 @@ async def test_cloud_deployment_without_a_key_is_skipped_without_a_call(
     r = await runtime.complete("hello")
     assert r.deployment == "fallback" and r.attempts == 1
     assert mock.records_for("primary") == []
+
+
+async def test_weak_reply_is_the_answer_and_the_ok_row_when_every_later_attempt_fails(
+    mock: MockUpstream, make_runtime: RuntimeFactory
+) -> None:
+    mock.set_faults(
+        "local-a", [{"reply": "I don't know, sorry. That is beyond what I can do here."}]
+    )
+    mock.set_faults("primary", [{"status": 500}])
+    runtime = await make_runtime()
+    r = await runtime.complete("summarize this meeting")
+    assert r.deployment == "local-a" and r.text.startswith("I don't know")
+    assert sorted((row.attempt, row.status) for row in r.rows) == [(1, "ok"), (2, "error")]
+    assert r.baseline_cost_usd is not None and r.baseline_cost_usd > 0

@@ -24,7 +24,7 @@ from hybridllm.errors import (
 from hybridllm.ledger.row import LedgerRow
 from hybridllm.providers import adapter_for
 from hybridllm.router import Plan, Router
-from hybridllm.types import ChatChunk, ChatResponse
+from hybridllm.types import ChatChunk, ChatResponse, Usage
 
 __all__ = ["Dispatcher", "is_weak_reply"]
 
@@ -127,7 +127,9 @@ class Dispatcher:
         rows: list[LedgerRow] = []
         request = plan.request
         escalate = plan.decision.escalate
-        weak: tuple[Candidate, AttemptRecord, ChatResponse, float] | None = None
+        # A reply judged too weak: its row is written once the request's fate is known
+        # ("escalated" if a later attempt answers, "ok" if every later attempt fails).
+        weak: tuple[Candidate, AttemptRecord, ChatResponse, Usage, float] | None = None
         while True:
             cand = await self.selector.next(state)
             if cand is None:
@@ -149,6 +151,17 @@ class Dispatcher:
                 )
             except asyncio.CancelledError:
                 cand.abandoned()
+                if weak is not None:  # it consumed tokens: billed even though nobody got it
+                    _, w_record, _, w_usage, w_ended = weak
+                    self._submit(
+                        w_record.row(
+                            status="escalated",
+                            ended=w_ended,
+                            usage=w_usage,
+                            error_class="WeakReply",
+                        ),
+                        rows,
+                    )
                 self._submit(
                     record.row(status="error", ended=self.clock.now(), error_class="Cancelled"),
                     rows,
@@ -170,14 +183,14 @@ class Dispatcher:
                     and not response.choices[0].message.tool_calls
                     and is_weak_reply(response.text, escalate)
                 ):
-                    self._submit(
-                        record.row(
-                            status="escalated", ended=ended, usage=usage, error_class="WeakReply"
-                        ),
-                        rows,
-                    )
-                    weak = (cand, record, response, ended)
+                    weak = (cand, record, response, usage, ended)
                     continue
+                if weak is not None:
+                    _, w_record, _, w_usage, w_ended = weak
+                    escalated = w_record.row(
+                        status="escalated", ended=w_ended, usage=w_usage, error_class="WeakReply"
+                    )
+                    self._submit(escalated, rows)
                 row = record.row(status="ok", ended=ended, usage=usage, ttft=None, final=True)
                 seq = self._submit(row, rows)
                 await self._durable(seq)
@@ -196,11 +209,15 @@ class Dispatcher:
             self._submit(row, rows)
             self._failed(cand, err, state)
             if not err.fallback:
+                if weak is not None:
+                    break  # the weak answer beats a caller error from a stronger deployment
                 raise err
         if weak is not None:
-            # Every stronger deployment failed: the weak answer is still an answer. Its row
-            # stays "escalated" (it was written when the reply was judged).
-            cand, record, response, ended = weak
+            # Every later deployment failed: the weak answer is still the answer, and its row
+            # is the request's "ok" row.
+            cand, record, response, usage, ended = weak
+            row = record.row(status="ok", ended=ended, usage=usage, final=True)
+            await self._durable(self._submit(row, rows))
             return Completion(
                 response=response,
                 request_id=ctx.request_id,
@@ -208,8 +225,8 @@ class Dispatcher:
                 deployment=cand.name,
                 attempts=state.attempts,
                 cost_usd=_sum_cost(rows),
-                baseline_cost_usd=None,
-                latency_ms=round((ended - record.started) * 1000, 3),
+                baseline_cost_usd=row.baseline_cost_usd,
+                latency_ms=row.latency_ms,
                 rows=tuple(rows),
             )
         raise self.selector.exhausted(state)
