@@ -10,6 +10,7 @@ its class, never an ``if`` elsewhere::
     ├── RoutingError                no rule matched and no default route
     ├── NoDeploymentError           nothing left to try (privacy, all failed, all skipped): 503
     ├── BudgetExceededError         a budget with action ``reject`` is spent: 429
+    ├── SharedStateUnavailableError budgets cannot be checked (Redis down, fail closed): 503
     └── ProviderError               one attempt at one deployment failed
         ├── UpstreamConnectionError connect refused / reset / DNS              fallback, failure
         ├── UpstreamTimeoutError    first token, idle or total timeout          fallback, failure
@@ -44,6 +45,7 @@ __all__ = [
     "RateLimitedError",
     "RoutingError",
     "ServerError",
+    "SharedStateUnavailableError",
     "StreamBrokenError",
     "UpstreamConnectionError",
     "UpstreamTimeoutError",
@@ -111,6 +113,13 @@ class BudgetExceededError(HybridLLMError):
     http_status = 429
     error_type = "budget_exceeded"
     retry_after: float | None = None
+
+
+class SharedStateUnavailableError(HybridLLMError):
+    """The shared state store (Redis) is unreachable: budgets cannot be checked."""
+
+    http_status = 503
+    error_type = "shared_state_unavailable"
 
 
 class ProviderError(HybridLLMError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -24,6 +25,9 @@ from hybridllm.features.extract import Hints
 from hybridllm.ledger import LedgerWriter, open_store
 from hybridllm.router import Plan, RequestLike, Router
 from hybridllm.types import ChatChunk
+
+if TYPE_CHECKING:
+    from hybridllm.state.shared import RedisSharedState
 
 __all__ = ["Runtime", "new_request_id"]
 
@@ -51,6 +55,7 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.budgets: BudgetManager | None = None
         self.alerts: WebhookAlerts | None = None
+        self.shared: RedisSharedState | None = None  # state: redis://... (several replicas)
 
     async def start(self) -> Runtime:
         if self.dispatcher is not None:
@@ -69,8 +74,15 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.router, self.session, writer, clock=self.clock, durable=self.durable
         )
+        if self.router.config.state.startswith(("redis://", "rediss://")):
+            from hybridllm.state.shared import RedisSharedState
+
+            self.shared = RedisSharedState(self.router.config, clock=self.clock)
+            self.shared.attach(self.dispatcher)
         if self.router.config.budgets:
             await self._start_budgets(writer)
+        elif self.shared is not None:
+            await self.shared.start(None)
         if any(d.warm_up for d in self.router.config.deployments.values()):
             from hybridllm.providers.local_start import warm_up_local
 
@@ -82,12 +94,31 @@ class Runtime:
         config = self.router.config
         if config.alerts.webhook:
             self.alerts = WebhookAlerts(config.alerts.webhook, self.session)
+        url = self.ledger_url
         state: BudgetState = MemoryBudgetState()
+        if self.shared is not None:
+            shared = self.shared
+            state = shared.budgets
+            budgets = self.budgets = BudgetManager(
+                config,
+                self.router.rates,
+                state,
+                on_alert=self.alerts,
+                claim_alert=shared.budgets.claim_alert,
+            )
+
+            async def ledger_spend() -> dict[str, float]:
+                await asyncio.to_thread(writer.flush)
+                return await asyncio.to_thread(spend_from_ledger, budgets, lambda: open_store(url))
+
+            # Redis is a cache of the truth: spend is rebuilt from the ledger at start, on a
+            # schedule and whenever Redis comes back (see hybridllm.state.shared).
+            await shared.start(ledger_spend)
+            return
         if config.state.startswith(("postgresql://", "postgres://")):
             state = await PostgresBudgetState(config.state).open()
         self.budgets = BudgetManager(config, self.router.rates, state, on_alert=self.alerts)
-        # Redis or Postgres are a cache of the truth; the ledger is the truth: rebuild spend.
-        url = self.ledger_url
+        # Postgres is a cache of the truth; the ledger is the truth: rebuild spend.
         await asyncio.to_thread(writer.flush)
         totals = await asyncio.to_thread(spend_from_ledger, self.budgets, lambda: open_store(url))
         for key, spent in totals.items():
@@ -100,6 +131,9 @@ class Runtime:
         if self.budgets is not None:
             await self.budgets.state.close()
             self.budgets = None
+        if self.shared is not None:
+            shared, self.shared = self.shared, None
+            await shared.close()
         if self.session is not None:
             await self.session.close()
             self.session = None

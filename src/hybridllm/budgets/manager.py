@@ -14,23 +14,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from hybridllm.budgets.periods import Period, period_end, period_key
 from hybridllm.budgets.state import BudgetState, Limit
 from hybridllm.config.models import Budget, Config
-from hybridllm.errors import BudgetExceededError
+from hybridllm.errors import BudgetExceededError, SharedStateUnavailableError
 from hybridllm.pricing import Rates
 from hybridllm.router import Plan
 
-__all__ = ["DEFAULT_OUTPUT_CAP", "Admission", "AlertHook", "BudgetManager"]
+__all__ = ["DEFAULT_OUTPUT_CAP", "Admission", "AlertClaim", "AlertHook", "BudgetManager"]
 
 log = logging.getLogger("hybridllm.budgets")
 DEFAULT_OUTPUT_CAP = 4_096
 AlertHook = Callable[
     [Budget, Period, float, float, float], None
 ]  # budget, period, spent, limit, at
+# Several replicas: True for the one that sends the alert of (counter key, threshold).
+AlertClaim = Callable[[str, float], Awaitable[bool]]
 
 
 @dataclass
@@ -80,12 +82,14 @@ class BudgetManager:
         *,
         wall: Callable[[], float] = time.time,
         on_alert: AlertHook | None = None,
+        claim_alert: AlertClaim | None = None,
     ) -> None:
         self.config = config
         self.rates = rates
         self.state = state
         self.wall = wall
         self.on_alert = on_alert
+        self.claim_alert = claim_alert
         self.thresholds = sorted(set(config.alerts.at))
         self._alerted: set[tuple[str, float]] = set()
         self._by_key: dict[str, tuple[Budget, Period]] = {}
@@ -204,7 +208,10 @@ class BudgetManager:
             budget, period = found
             amount = budget.daily_usd if period == "daily" else budget.monthly_usd
             if amount:
-                await self._alert(budget, period, Limit(key, amount))
+                try:
+                    await self._alert(budget, period, Limit(key, amount))
+                except SharedStateUnavailableError:
+                    return  # the request is answered; alerts resume with the shared state
 
     async def _alert(
         self, budget: Budget, period: Period, limit: Limit, force_at: float | None = None
@@ -217,6 +224,8 @@ class BudgetManager:
                 at,
             ) not in self._alerted:
                 self._alerted.add((limit.key, at))
+                if self.claim_alert is not None and not await self.claim_alert(limit.key, at):
+                    continue  # another replica sent this one
                 who = budget.cost_center or budget.key
                 log.warning(
                     "budget alert: %s %s spent $%.4f of $%.2f (threshold %.0f%%)",

@@ -186,6 +186,22 @@ def report(
     run_report(since, by, as_json, as_csv, ledger)
 
 
+@app.command()
+def dashboard(
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger URL (else the config's ledger:).")
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8410,
+    no_open: Annotated[
+        bool, typer.Option("--no-open", help="Print the URL; do not open a browser.")
+    ] = False,
+) -> None:
+    """The dashboard over a ledger on 127.0.0.1, without serving model traffic."""
+    from hybridllm.cli.dashboard_cmd import run_dashboard
+
+    run_dashboard(ledger, port, no_open)
+
+
 ModelOpt = Annotated[
     Path | None,
     typer.Option("--model", help="A difficulty model artifact (default: the shipped one)."),

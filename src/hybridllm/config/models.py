@@ -22,6 +22,7 @@ __all__ = [
     "Route",
     "ServerConfig",
     "ServerKey",
+    "StateOptions",
     "Timeouts",
 ]
 
@@ -189,6 +190,20 @@ class DispatchConfig(_Strict):
     breaker_cooldown_max: float = Field(default=300.0, gt=0)
 
 
+class StateOptions(_Strict):
+    """How a shared ``state:`` store (Redis) is used. Seconds throughout. See docs/deploy.md."""
+
+    key_prefix: str = Field(default="hybridllm:", max_length=200)
+    socket_timeout: float = Field(default=0.5, gt=0, le=30)  # every Redis call
+    connect_timeout: float = Field(default=0.5, gt=0, le=30)
+    max_connections: int = Field(default=64, ge=2, le=10_000)  # the pool, per process
+    sync_interval: float = Field(default=0.2, ge=0.02, le=5)  # breaker/cool-down cache refresh
+    hold_ttl: float | None = Field(default=None, gt=0)  # reservations; default max(900, 2*deadline)
+    rebuild_interval: float = Field(default=300.0, gt=0)  # spend re-checked against the ledger
+    budgets_on_outage: Literal["fail_closed", "fail_open"] = "fail_closed"
+    fallback_replicas: int = Field(default=1, ge=1)  # outage: each process gets limit/N
+
+
 class Config(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     baseline: str | None = None
@@ -200,5 +215,6 @@ class Config(_Strict):
     state: str = Field(
         default="memory", pattern=r"^(memory|redis://.*|rediss://.*|postgres(ql)?://.*)$"
     )
+    state_options: StateOptions = StateOptions()
     server: ServerConfig = ServerConfig()
     dispatch: DispatchConfig = DispatchConfig()

@@ -43,6 +43,7 @@ class Ticket:
 
     generation: int
     probe: bool
+    shared: bool = False  # issued from shared state (Redis), reported there
 
 
 class Breaker:
@@ -85,6 +86,10 @@ class Breaker:
         self._probe_out = True
         self._generation += 1
         return Ticket(self._generation, probe=True)
+
+    async def acquire(self) -> Ticket | None:
+        """:meth:`allow`, for dispatch; a shared breaker may ask its store (the half-open probe)."""
+        return self.allow()
 
     def record(self, ticket: Ticket, failed: bool) -> None:
         if ticket.generation != self._generation:

@@ -18,6 +18,7 @@ Skips are not attempts: they make no call and write no ledger row, but they are 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hybridllm.config.models import Deployment, DispatchConfig
@@ -85,6 +86,8 @@ class Selector:
         self.clock = clock
         self.rng = rng or random.Random()
         self.cooling: dict[str, float] = {}  # deployment -> monotonic time it may be called again
+        # Shared state (Redis) hears of every Retry-After cool-down: (deployment, seconds).
+        self.on_cooldown: Callable[[str, float], None] | None = None
         # Cloud deployments of providers that need a key, configured without one: never called.
         self.keyless = frozenset(
             name
@@ -96,6 +99,8 @@ class Selector:
         if error.retry_after:
             until = self.clock.now() + error.retry_after
             self.cooling[name] = max(self.cooling.get(name, 0.0), until)
+            if self.on_cooldown is not None:
+                self.on_cooldown(name, error.retry_after)
 
     async def next(self, state: RequestState) -> Candidate | None:
         """The next deployment to attempt, after skips and backoff; None when none is left."""
@@ -133,7 +138,7 @@ class Selector:
                     continue
                 await self.clock.sleep(wait)
             breaker = self.breakers[name]
-            ticket = breaker.allow()
+            ticket = await breaker.acquire()
             if ticket is None:
                 state.skipped.append(f"{name}: circuit open, retry in {breaker.retry_in:.1f}s")
                 state.errors.append(
@@ -141,7 +146,7 @@ class Selector:
                 )
                 continue
             tokens = state.decision.features.tokens + (state.decision.features.output_cap or 0)
-            if not self.limiter.admit(name, tokens):
+            if not await self.limiter.acquire(name, tokens):
                 breaker.abandon(ticket)
                 state.skipped.append(f"{name}: local rpm/tpm limit reached")
                 state.errors.append(

@@ -29,7 +29,6 @@ from psycopg_pool import ConnectionPool
 from hybridllm.errors import UsageError
 from hybridllm.ledger.migrations import POSTGRES_MIGRATIONS, Migration
 from hybridllm.ledger.row import COLUMNS, LedgerRow
-from hybridllm.ledger.sqlite import split_statements
 from hybridllm.redact import redact, register_secret
 
 __all__ = ["COPY_THRESHOLD", "PostgresStore", "conninfo_from_url", "safe_url"]
@@ -122,8 +121,9 @@ class PostgresStore:
             for migration in migrations:
                 if migration.version in done:
                     continue
-                for statement in split_statements(migration.sql):
-                    conn.execute(statement.encode())
+                # One script per migration (no parameters: the simple query protocol runs
+                # several statements), so plpgsql bodies with semicolons stay whole.
+                conn.execute(migration.sql.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, time.time()),

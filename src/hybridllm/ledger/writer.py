@@ -319,8 +319,13 @@ class LedgerWriter:
             while self._waiters and self._waiters[0][0] <= seq:
                 ready.append(heapq.heappop(self._waiters))
             self._done.notify_all()  # flush() callers
+        # One wake-up per event loop for the whole batch, not one per waiter: at a high rate a
+        # commit resolves many replies, and each call_soon_threadsafe is a write to the loop.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _, _, loop, future in ready:
-            _resolve(loop, future, None)
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
+            _resolve_all(loop, futures)
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._retry_max, self._retry_initial * 2 ** min(failures - 1, 30))
@@ -337,6 +342,16 @@ def _resolve(
             future.set_result(None)
         else:
             future.set_exception(error)
+
+    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is left to tell
+        loop.call_soon_threadsafe(settle)
+
+
+def _resolve_all(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[None]]) -> None:
+    def settle() -> None:
+        for future in futures:
+            if not future.done():  # a done one was cancelled by its waiter
+                future.set_result(None)
 
     with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is left to tell
         loop.call_soon_threadsafe(settle)

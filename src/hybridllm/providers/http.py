@@ -8,6 +8,7 @@ headers or URLs with keys (the Gemini key travels in a header, never in the URL)
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -171,6 +172,11 @@ def _connection_error(exc: aiohttp.ClientError, deployment: Deployment) -> Provi
     return UpstreamConnectionError(f"{name}: connection failed: {detail}", deployment=name)
 
 
+@functools.lru_cache(maxsize=64)
+def _connect_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(sock_connect=seconds)  # immutable: one per value, reused
+
+
 @asynccontextmanager
 async def post(
     session: aiohttp.ClientSession,
@@ -185,7 +191,7 @@ async def post(
             url,
             data=body,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(sock_connect=deployment.timeout.connect),
+            timeout=_connect_timeout(deployment.timeout.connect),
         )
     except aiohttp.ClientError as exc:
         raise _connection_error(exc, deployment) from exc

@@ -1,9 +1,19 @@
 """The report's aggregation, in SQL, on SQLite and on Postgres.
 
-One pass groups the period's rows by request into a temporary table (one row per request: its
-final row's group, tier and locality, and its flags); the figures are then plain GROUP BYs over
-that table and over the ledger joined to it. Percentiles: ``percentile_cont`` on Postgres; on
-SQLite, one scan of the requests ordered by latency, interpolated as ``percentile_cont`` does.
+It reads ``ledger_requests``, the one-row-per-request summary the ledger's triggers keep (see
+:mod:`hybridllm.ledger.migrations`), instead of grouping a million attempts by request:
+
+- requests whose attempts all fall inside the period come straight from the summary;
+- the few requests cut by an edge of the period (attempts on both sides of ``since`` or
+  ``until``) are recomputed from their ledger rows inside the period, exactly as if the period's
+  rows were the whole ledger;
+- attempt figures (tokens, cost, baseline, saving) of single-attempt requests come from the
+  summary; those of multi-attempt requests from their ledger rows, so that each attempt counts in
+  its own group (``--by deployment``, ``tier``, ``day``).
+
+Percentiles: ``percentile_cont`` on Postgres; on SQLite, one scan of the requests ordered by
+latency, interpolated as ``percentile_cont`` does. The cloud spend comparison reads the ledger's
+``ts`` index directly.
 """
 
 from __future__ import annotations
@@ -16,15 +26,16 @@ from typing import Any
 
 import psycopg
 
+from hybridllm.ledger.migrations import recompute_requests
+
 __all__ = ["Aggregates", "Window", "aggregate_postgres", "aggregate_sqlite"]
 
 _WEEK_S = 7 * 86_400.0
 _Q = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
-# The group of a row, by ``--by``: {t} is the table alias.
-_GROUP_SQL: dict[str, dict[str, str]] = {
-    "sqlite": {"day": "CAST({t}.ts / 86400 AS INTEGER)"},
-    "postgres": {"day": "CAST(floor({t}.ts / 86400) AS BIGINT)"},
+_DAY = {
+    "sqlite": "CAST({t}.{ts} / 86400 AS INTEGER)",
+    "postgres": "CAST(floor({t}.{ts} / 86400) AS BIGINT)",
 }
 _COLUMN = {
     "cost_center": "{t}.cost_center",
@@ -33,6 +44,10 @@ _COLUMN = {
     "tier": "{t}.tier",
     "key": "{t}.key_name",
 }
+_ROW_COLS = (
+    "l.request_id, l.attempt, l.ts, l.route, l.deployment, l.tier, l.key_name, l.cost_center,"
+    " l.prompt_tokens, l.completion_tokens, l.cached_tokens, l.cost_usd, l.baseline_cost_usd"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,61 +74,90 @@ class Aggregates:
     cloud: tuple[Any, ...]  # (this week cost, last week cost, this unknown, last unknown)
 
 
-def _group_expr(dialect: str, group_by: str, alias: str) -> str:
-    template = _GROUP_SQL[dialect].get(group_by) or _COLUMN[group_by]
-    return template.format(t=alias)
+def _req_group(dialect: str, group_by: str, alias: str) -> str:
+    """The group of a request: that of its final row."""
+    if group_by == "day":
+        return _DAY[dialect].format(t=alias, ts="final_ts")
+    return _COLUMN[group_by].format(t=alias)
 
 
-def _range(window: Window, p: str) -> tuple[str, list[float]]:
-    where = ["1 = 1"]
-    params: list[float] = []
-    if window.since is not None:
-        where.append(f"ts >= {p}")
-        params.append(window.since)
-    where.append(f"ts < {p}")
-    params.append(window.until)
-    return " AND ".join(where), params
+def _row_group(dialect: str, group_by: str, alias: str) -> str:
+    if group_by == "day":
+        return _DAY[dialect].format(t=alias, ts="ts")
+    return _COLUMN[group_by].format(t=alias)
 
 
-def _statements(dialect: str, group_by: str, window: Window, p: str) -> dict[str, Any]:
-    in_range, params = _range(window, p)
-    l_range = in_range.replace("ts ", "l.ts ")
-    req = (
-        "SELECT request_id,"
-        " COALESCE(MAX(CASE WHEN status IN ('ok', 'partial') THEN attempt END), MAX(attempt))"
-        " AS final_attempt,"
-        " MAX(CASE WHEN status IN ('ok', 'partial') THEN 1 ELSE 0 END) AS answered,"
-        " MAX(CASE WHEN status = 'escalated' THEN 1 ELSE 0 END) AS escalated,"
-        " MAX(CASE WHEN attempt > 1 OR fallback_from IS NOT NULL THEN 1 ELSE 0 END)"
-        " AS fell_back,"
-        " MAX(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS cost_unknown,"
-        " MAX(CASE WHEN baseline_cost_usd IS NULL THEN 1 ELSE 0 END) AS baseline_unknown,"
-        " MAX(ts * 1000.0 + latency_ms) - MIN(ts) * 1000.0 AS latency_ms"
-        f" FROM ledger WHERE {in_range} GROUP BY request_id"
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The statements of one report, with their parameters."""
+
+    setup: list[tuple[str, list[Any]]]  # fill the temporary tables of the cut requests
+    # The period's requests, as two disjoint sources of summary rows with their group ``g`` and
+    # ``via_rows`` (1: cut by an edge of the period, attempt figures from its rows):
+    # (SELECT over one source, its parameters).
+    reqs: list[tuple[str, list[Any]]]
+    rows: str  # attempts of multi-attempt and cut requests, with their request's flags
+    rows_params: list[Any]
+    cloud: tuple[str, list[Any]]
+    cleanup: list[str]
+
+
+def _plan(dialect: str, group_by: str, window: Window, span: float) -> _Plan:
+    """``span``: the longest a request lasts (first to last attempt start)."""
+    p = "?" if dialect == "sqlite" else "%s"
+    temp = "temp.{}" if dialect == "sqlite" else "{}"
+    create = (
+        "CREATE TEMP TABLE {} AS "
+        if dialect == "sqlite"
+        else "CREATE TEMP TABLE {} ON COMMIT DROP AS "
     )
-    fin = (
-        f"SELECT r.*, {_group_expr(dialect, group_by, 'l')} AS g, l.tier AS tier,"
-        " l.locality AS locality"
-        f" FROM ({req}) r JOIN ledger l"
-        " ON l.request_id = r.request_id AND l.attempt = r.final_attempt"
-    )
-    attempts = (
-        f"SELECT {_group_expr(dialect, group_by, 'l')} AS g, COUNT(*),"
-        " SUM(l.prompt_tokens), SUM(l.completion_tokens), SUM(l.cached_tokens),"
-        " COALESCE(SUM(l.cost_usd), 0), COALESCE(SUM(l.baseline_cost_usd), 0),"
-        " COUNT(DISTINCT CASE WHEN l.cost_usd IS NULL THEN l.request_id END),"
-        " COALESCE(SUM(CASE WHEN f.cost_unknown = 0 AND f.baseline_unknown = 0"
-        " THEN l.baseline_cost_usd - l.cost_usd END), 0),"
-        " COALESCE(SUM(CASE WHEN f.cost_unknown = 0 AND f.baseline_unknown = 0"
-        " THEN l.baseline_cost_usd END), 0)"
-        " FROM ledger l JOIN hybridllm_report_fin f ON f.request_id = l.request_id"
-        f" WHERE {l_range} GROUP BY 1"
-    )
-    request_cols = (
-        "COUNT(*), COALESCE(SUM(answered), 0), COALESCE(SUM(escalated), 0),"
-        " COALESCE(SUM(fell_back), 0), COALESCE(SUM(cost_unknown), 0),"
-        " COALESCE(SUM(CASE WHEN answered = 1 THEN baseline_unknown ELSE 0 END), 0),"
-        " COALESCE(SUM(CASE WHEN cost_unknown = 0 AND baseline_unknown = 0 THEN 1 ELSE 0 END), 0)"
+    since, until = window.since, window.until
+
+    def inside(first: str) -> tuple[str, list[Any]]:
+        if since is None:
+            return f"{first} < {p} AND r.last_ts < {p}", [until, until]
+        return f"{first} >= {p} AND {first} < {p} AND r.last_ts < {p}", [since, until, until]
+
+    inside_sql, inside_params = inside("r.first_ts")
+    multi_sql, multi_params = inside_sql, inside_params
+    multi_hint = " INDEXED BY ledger_requests_multi" if dialect == "sqlite" else ""
+    cut_ids: list[str] = []
+    cut_params: list[Any] = []
+    for edge in (since, until):
+        if edge is None:
+            continue
+        cut_ids.append(
+            f"SELECT request_id FROM ledger_requests WHERE first_ts >= {p} AND first_ts < {p}"
+            f" AND last_ts >= {p}"
+        )
+        cut_params += [edge - span, edge, edge]
+    in_range = f"l.ts < {p}" if since is None else f"l.ts >= {p} AND l.ts < {p}"
+    range_params: list[Any] = [until] if since is None else [since, until]
+    cut_rows, cut_req = temp.format("hybridllm_cut_rows"), temp.format("hybridllm_cut_req")
+    setup = [
+        (
+            create.format("hybridllm_cut_rows") + "SELECT l.* FROM"
+            f" ({' UNION '.join(cut_ids)}) c JOIN ledger l ON l.request_id = c.request_id"
+            f" WHERE {in_range}",
+            cut_params + range_params,
+        ),
+        (create.format("hybridllm_cut_req") + recompute_requests(cut_rows, "1 = 1"), []),
+    ]
+    g_req = _req_group(dialect, group_by, "r")
+    g_row = _row_group(dialect, group_by, "l")
+    reqs = [
+        (
+            f"SELECT {g_req} AS g, 0 AS via_rows, r.* FROM ledger_requests r WHERE {inside_sql}",
+            inside_params,
+        ),
+        (f"SELECT {g_req} AS g, 1 AS via_rows, r.* FROM {cut_req} r", []),
+    ]
+    rows = (
+        f"SELECT {g_row} AS g, r.cost_unknown, r.baseline_unknown, {_ROW_COLS}"
+        f" FROM ledger_requests r{multi_hint} JOIN ledger l ON l.request_id = r.request_id"
+        f" WHERE r.attempts > 1 AND {multi_sql}"
+        f" UNION ALL SELECT {g_row} AS g, r.cost_unknown, r.baseline_unknown, {_ROW_COLS}"
+        f" FROM {cut_req} r JOIN {cut_rows} l ON l.request_id = r.request_id"
     )
     week_start = window.now - _WEEK_S
     cloud = (
@@ -123,126 +167,124 @@ def _statements(dialect: str, group_by: str, window: Window, p: str) -> dict[str
         f" COUNT(DISTINCT CASE WHEN ts < {p} AND cost_usd IS NULL THEN request_id END)"
         f" FROM ledger WHERE locality = 'cloud' AND ts >= {p} AND ts < {p}"
     )
-    return {
-        "fin": (fin, params),
-        "attempts": (attempts, params),
-        "requests": (f"SELECT g, {request_cols} FROM hybridllm_report_fin GROUP BY g", []),
-        "request_total": (f"SELECT {request_cols} FROM hybridllm_report_fin", []),
-        "tiers": (
-            "SELECT g, tier, locality, COUNT(*) FROM hybridllm_report_fin WHERE answered = 1"
-            " GROUP BY g, tier, locality",
-            [],
-        ),
-        "cloud": (
-            cloud,
-            [week_start] * 4 + [window.now - 2 * _WEEK_S, window.now],
-        ),
-    }
+    return _Plan(
+        setup=setup,
+        reqs=reqs,
+        rows=rows,
+        rows_params=multi_params,
+        cloud=(cloud, [week_start] * 4 + [window.now - 2 * _WEEK_S, window.now]),
+        cleanup=[f"DROP TABLE IF EXISTS {t}" for t in (cut_rows, cut_req)],
+    )
 
 
-def _collect(
-    q: _Q, stmts: dict[str, Any]
-) -> tuple[dict[Any, tuple[Any, ...]], dict[Any, tuple[Any, ...]], tuple[Any, ...], Any, Any]:
-    attempts = {row[0]: tuple(row[1:]) for row in q(*stmts["attempts"])}
-    requests = {row[0]: tuple(row[1:]) for row in q(*stmts["requests"])}
-    (request_total,) = q(*stmts["request_total"])
-    tiers = [(g, int(t), str(loc), int(n)) for g, t, loc, n in q(*stmts["tiers"])]
-    (cloud,) = q(*stmts["cloud"])
-    return attempts, requests, tuple(request_total), tiers, tuple(cloud)
+_PRICED = "r.cost_unknown = 0 AND r.baseline_unknown = 0"
+_SINGLE = "r.attempts = 1 AND r.via_rows = 0"
+# Per (group, tier, locality): the request figures, and the attempt figures of single-attempt
+# requests (their one row is their final row).
+_MAIN = (
+    "SELECT r.g, r.tier, r.locality, COUNT(*), SUM(r.answered), SUM(r.escalated),"
+    " SUM(r.fell_back), SUM(r.cost_unknown),"
+    " SUM(CASE WHEN r.answered = 1 THEN r.baseline_unknown ELSE 0 END),"
+    f" SUM(CASE WHEN {_PRICED} THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN r.prompt_tokens ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN r.completion_tokens ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN r.cached_tokens ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN r.cost_usd ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN r.baseline_cost_usd ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} THEN r.cost_unknown ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} AND {_PRICED} THEN r.baseline_cost_usd - r.cost_usd ELSE 0 END),"
+    f" SUM(CASE WHEN {_SINGLE} AND {_PRICED} THEN r.baseline_cost_usd ELSE 0 END)"
+    " FROM ({reqs}) r GROUP BY r.g, r.tier, r.locality"
+)
+# Per group: the attempt figures of the multi-attempt and cut requests, row by row.
+_ROWS = (
+    "SELECT l.g, COUNT(*), SUM(l.prompt_tokens), SUM(l.completion_tokens),"
+    " SUM(l.cached_tokens), COALESCE(SUM(l.cost_usd), 0), COALESCE(SUM(l.baseline_cost_usd), 0),"
+    " COUNT(DISTINCT CASE WHEN l.cost_usd IS NULL THEN l.request_id END),"
+    " COALESCE(SUM(CASE WHEN l.cost_unknown = 0 AND l.baseline_unknown = 0"
+    " THEN l.baseline_cost_usd - l.cost_usd END), 0),"
+    " COALESCE(SUM(CASE WHEN l.cost_unknown = 0 AND l.baseline_unknown = 0"
+    " THEN l.baseline_cost_usd END), 0)"
+    " FROM ({rows}) l GROUP BY l.g"
+)
+
+
+def _collect(q: _Q, plan: _Plan) -> tuple[Any, ...]:
+    """attempts, requests, request_total, tiers from the main and the rows statements."""
+    attempts: dict[Any, list[Any]] = {}
+    requests: dict[Any, list[int]] = {}
+    tiers: dict[tuple[Any, int, str], int] = {}
+    for source, params in plan.reqs:
+        for g, tier, locality, *nums in q(_MAIN.format(reqs=source), params):
+            req = requests.setdefault(g, [0] * 7)
+            for i in range(7):
+                req[i] += int(nums[i] or 0)
+            if nums[1]:
+                key = (g, int(tier), str(locality))
+                tiers[key] = tiers.get(key, 0) + int(nums[1])
+            if nums[7]:
+                _add(attempts, g, nums[7:])
+    for g, *nums in q(_ROWS.format(rows=plan.rows), plan.rows_params):
+        _add(attempts, g, nums)
+    request_total = [sum(r[i] for r in requests.values()) for i in range(7)]
+    return (
+        {g: tuple(v) for g, v in attempts.items()},
+        {g: tuple(v) for g, v in requests.items()},
+        tuple(request_total),
+        [(g, t, loc, n) for (g, t, loc), n in tiers.items()],
+    )
+
+
+def _add(into: dict[Any, list[Any]], g: Any, nums: Sequence[Any]) -> None:
+    """Add (attempts, prompt, completion, cached, cost, baseline, unknown, saving, priced
+    baseline) to the group's running sums."""
+    kinds = (int, int, int, int, float, float, int, float, float)
+    acc = into.setdefault(g, [k() for k in kinds])
+    for i, kind in enumerate(kinds):
+        acc[i] += kind(nums[i] or 0)
 
 
 # -- SQLite ------------------------------------------------------------------------------------
 
 
 def aggregate_sqlite(conn: sqlite3.Connection, group_by: str, window: Window) -> Aggregates:
-    """SQLite has no hash join and sorts for every GROUP BY, so it gets a plan of its own: the
-    final row of each request is found in the one GROUP BY request_id pass (an arg-max over a
-    sortable key) rather than by a join, and the saving of priced requests is the group's saving
-    less that of the few requests with an unknown price."""
-    stmts = _statements("sqlite", group_by, window, "?")
-    range_sql, params = _range(window, "?")
-    # A period covering most of the ledger is read faster by a plain scan than through the ts
-    # index (one random lookup per row): ``+ts`` tells SQLite not to use the index.
-    lo, hi = conn.execute("SELECT MIN(ts), MAX(ts) FROM ledger").fetchone()
-    if lo is not None and (window.since is None or window.since - lo < 0.5 * (hi - lo)):
-        range_sql = range_sql.replace("ts ", "+ts ")
-    g = _group_expr("sqlite", group_by, "ledger")
-
     def q(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(sql, args).fetchall()]
 
-    final_key = (
-        "MAX(CASE WHEN status IN ('ok', 'partial') THEN '1' ELSE '0' END"
-        " || printf('%06d%06d', attempt, tier)"
-        " || CASE WHEN locality = 'local' THEN 'L' ELSE 'C' END"
-        f" || COALESCE('=' || {g}, '-'))"
-    )
-    g_back = "CASE WHEN substr(k, 15, 1) = '-' THEN NULL ELSE substr(k, 16) END"
-    if group_by in ("tier", "day"):
-        g_back = f"CAST({g_back} AS INTEGER)"
-    fin = (
-        "INSERT INTO temp.hybridllm_report_fin SELECT request_id,"
-        " CAST(substr(k, 2, 6) AS INTEGER), answered, escalated, fell_back, cost_unknown,"
-        f" baseline_unknown, latency_ms, {g_back}, CAST(substr(k, 8, 6) AS INTEGER),"
-        " CASE substr(k, 14, 1) WHEN 'L' THEN 'local' ELSE 'cloud' END FROM ("
-        f" SELECT request_id, {final_key} AS k,"
-        " MAX(CASE WHEN status IN ('ok', 'partial') THEN 1 ELSE 0 END) AS answered,"
-        " MAX(CASE WHEN status = 'escalated' THEN 1 ELSE 0 END) AS escalated,"
-        " MAX(CASE WHEN attempt > 1 OR fallback_from IS NOT NULL THEN 1 ELSE 0 END)"
-        " AS fell_back,"
-        " MAX(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS cost_unknown,"
-        " MAX(CASE WHEN baseline_cost_usd IS NULL THEN 1 ELSE 0 END) AS baseline_unknown,"
-        " MAX(ts * 1000.0 + latency_ms) - MIN(ts) * 1000.0 AS latency_ms"
-        f" FROM ledger WHERE {range_sql} GROUP BY request_id)"
-    )
-    attempts_sql = (
-        f"SELECT {g} AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
-        " SUM(cached_tokens), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0),"
-        " COUNT(DISTINCT CASE WHEN cost_usd IS NULL THEN request_id END)"
-        f" FROM ledger WHERE {range_sql} GROUP BY 1"
-    )
-    unpriced_sql = (
-        f"SELECT {g} AS g, COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0)"
-        f" FROM ledger WHERE {range_sql} AND request_id IN (SELECT request_id"
-        " FROM temp.hybridllm_report_fin WHERE cost_unknown = 1 OR baseline_unknown = 1)"
-        " GROUP BY 1"
-    )
-    conn.execute("DROP TABLE IF EXISTS temp.hybridllm_report_fin")
+    # The summary is stored in first_ts order (SQLite): a period is one range read of it.
+    ((span,),) = q("SELECT MAX(last_ts - first_ts) FROM ledger_requests", [])
+    plan = _plan("sqlite", group_by, window, float(span or 0.0))
+    for sql in plan.cleanup:
+        conn.execute(sql)
     try:
-        conn.execute(
-            "CREATE TEMP TABLE hybridllm_report_fin (request_id TEXT, final_attempt,"
-            " answered, escalated, fell_back, cost_unknown, baseline_unknown, latency_ms, g,"
-            " tier, locality)"
-        )
-        conn.execute(fin, params)
-        unpriced = {row[0]: (float(row[1]), float(row[2])) for row in q(unpriced_sql, params)}
-        attempts: dict[Any, tuple[Any, ...]] = {}
-        for row in q(attempts_sql, params):
-            cost, baseline = float(row[5]), float(row[6])
-            u_cost, u_baseline = unpriced.get(row[0], (0.0, 0.0))
-            saving = (baseline - cost) - (u_baseline - u_cost)
-            attempts[row[0]] = (*row[1:], saving, baseline - u_baseline)
-        requests = {row[0]: tuple(row[1:]) for row in q(*stmts["requests"])}
-        (request_total,) = q(*stmts["request_total"])
-        tiers = [(g_, int(t), str(loc), int(n)) for g_, t, loc, n in q(*stmts["tiers"])]
-        (cloud,) = q(*stmts["cloud"])
+        for sql, args in plan.setup:
+            conn.execute(sql, args)
+        attempts, requests, request_total, tiers = _collect(q, plan)
+        (cloud,) = q(*plan.cloud)
+        latencies: list[tuple[float, Any, int]] = []
+        for source, params in plan.reqs:
+            latencies += conn.execute(
+                "SELECT r.end_ms - r.first_ts * 1000.0, r.g,"
+                " CASE WHEN r.answered = 1 AND r.locality = 'local' THEN 1 ELSE 0 END"
+                f" FROM ({source}) r",
+                params,
+            ).fetchall()
+        # Sorting plain float lists in Python beats SQLite's sorter here.
         by_group: dict[Any, list[float]] = {}
-        every: list[float] = []
-        local: list[float] = []
-        for g_, answered, locality, latency in conn.execute(
-            "SELECT g, answered, locality, latency_ms FROM temp.hybridllm_report_fin"
-            " ORDER BY latency_ms"
-        ):
-            by_group.setdefault(g_, []).append(latency)
-            every.append(latency)
-            if answered == 1 and locality == "local":
-                local.append(latency)
+        for lat, g_, _ in latencies:
+            by_group.setdefault(g_, []).append(lat)
+        for values in by_group.values():
+            values.sort()
+        every = sorted(lat for lat, _, _ in latencies)
+        local = sorted(lat for lat, _, is_local in latencies if is_local)
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.hybridllm_report_fin")
+        for sql in plan.cleanup:
+            conn.execute(sql)
     return Aggregates(
         attempts=attempts,
         requests=requests,
-        request_total=tuple(request_total),
+        request_total=request_total,
         tiers=tiers,
         percentiles={k: (_cont(v, 0.5), _cont(v, 0.95)) for k, v in by_group.items()},
         total_percentiles=(_cont(every, 0.5), _cont(every, 0.95)),
@@ -268,43 +310,48 @@ def _cont(ordered: list[float], p: float) -> float | None:
 
 
 def aggregate_postgres(conn: psycopg.Connection[Any], group_by: str, window: Window) -> Aggregates:
-    """Runs in one transaction on ``conn``; the temporary table goes with its commit."""
-    stmts = _statements("postgres", group_by, window, "%s")
+    """Runs in one transaction on ``conn``; the temporary tables go with its end."""
 
     def q(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in conn.execute(sql.encode(), params).fetchall()]
+        # Never prepared: the temporary tables' column types change with ``--by``, and a
+        # statement prepared for one grouping would fail on a pooled connection reused for another.
+        return [tuple(r) for r in conn.execute(sql.encode(), params, prepare=False).fetchall()]
 
+    latency = "r.end_ms - r.first_ts * 1000.0"
     pct = (
-        "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),"
-        " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)"
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {latency}),"
+        f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {latency}),"
+        f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {latency})"
+        " FILTER (WHERE r.answered = 1 AND r.locality = 'local')"
     )
     with conn.transaction():
         conn.execute("SET LOCAL work_mem = '128MB'")
-        fin_sql, fin_params = stmts["fin"]
-        conn.execute(
-            f"CREATE TEMP TABLE hybridllm_report_fin ON COMMIT DROP AS {fin_sql}".encode(),
-            fin_params,
-        )
-        conn.execute("ANALYZE hybridllm_report_fin")
-        attempts, requests, request_total, tiers, cloud = _collect(q, stmts)
-        percentiles = {
-            row[0]: (_float(row[1]), _float(row[2]))
-            for row in q(f"SELECT g, {pct} FROM hybridllm_report_fin GROUP BY g", [])
-        }
-        ((p50, p95),) = q(f"SELECT {pct} FROM hybridllm_report_fin", [])
-        ((p95_local,),) = q(
-            "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)"
-            " FROM hybridllm_report_fin WHERE answered = 1 AND locality = 'local'",
-            [],
-        )
+        ((span,),) = q("SELECT MAX(last_ts - first_ts) FROM ledger_requests", [])
+        plan = _plan("postgres", group_by, window, float(span or 0.0))
+        for sql, args in plan.setup:
+            conn.execute(sql.encode(), args)
+        attempts, requests, request_total, tiers = _collect(q, plan)
+        (cloud,) = q(*plan.cloud)
+        percentiles: dict[Any, tuple[float | None, float | None]] = {}
+        total: tuple[float | None, float | None] = (None, None)
+        p95_local: float | None = None
+        for is_total, g, p50, p95, p95_loc in q(
+            f"SELECT GROUPING(r.g), r.g, {pct} FROM ({plan.reqs[0][0]}"
+            f" UNION ALL {plan.reqs[1][0]}) r GROUP BY GROUPING SETS ((r.g), ())",
+            plan.reqs[0][1] + plan.reqs[1][1],
+        ):
+            if is_total:
+                total, p95_local = (_float(p50), _float(p95)), _float(p95_loc)
+            else:
+                percentiles[g] = (_float(p50), _float(p95))
     return Aggregates(
         attempts=attempts,
         requests=requests,
         request_total=request_total,
         tiers=tiers,
         percentiles=percentiles,
-        total_percentiles=(_float(p50), _float(p95)),
-        p95_local=_float(p95_local),
+        total_percentiles=total,
+        p95_local=p95_local,
         cloud=cloud,
     )
 

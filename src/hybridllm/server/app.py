@@ -10,17 +10,22 @@ Routes::
     POST /v1/route              the routing decision only
     GET  /v1/models             "auto" and every deployment
     GET  /healthz               the process is up (no key needed)
-    GET  /readyz                per-deployment breaker state; 200 if one is usable (no key needed)
+    GET  /readyz                per-deployment breaker state; 200 if one is usable (no key needed);
+                                with state: redis://, where shared state is kept right now
     GET  /metrics               Prometheus
     GET  /openapi.json          this API's OpenAPI 3.1 document
+    GET  /dashboard             the dashboard, and its JSON API under /dashboard/api/ (an admin
+                                key when server.keys is set; else loopback clients only)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -28,7 +33,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from hybridllm.dashboard.auth import DashboardAuth
+from hybridllm.dashboard.routes import Dashboard
 from hybridllm.dispatch.breaker import BreakerState
 from hybridllm.router import Router
 from hybridllm.server.envelope import Flavor, GatewayError
@@ -45,11 +53,59 @@ def _flavor(request: Request) -> Flavor:
     return Flavor.ANTHROPIC if request.url.path.startswith("/v1/messages") else Flavor.OPENAI
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the model routes taken off its middleware stack.
+
+    ``POST`` on a model route is the hot path: it goes straight to its handler, which already
+    answers every error in the caller's envelope. What Starlette's exception middleware would do
+    for anything else (an unexpected exception: the 500 envelope, then re-raise so the server logs
+    it) is done here the same way. Every other request takes Starlette's router as before.
+    """
+
+    def __init__(
+        self, *, fast: dict[str, Handler], internal_error: ErrorHandler, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._fast = fast
+        self._internal_error = internal_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            handler = self._fast.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self
+                request = Request(scope, receive, send)
+                try:
+                    response = await handler(request)
+                except Exception as exc:
+                    response = await self._internal_error(request, exc)
+                    await response(scope, receive, send)
+                    raise
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _durable_from_env() -> bool:
+    """``HYBRIDLLM_LEDGER_DURABLE=0`` answers before the ledger row is committed (for measuring
+    what the durable wait costs; see docs/performance.md). Anything else, or unset: durable."""
+    return os.environ.get("HYBRIDLLM_LEDGER_DURABLE", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
 def create_app(router: Router | None = None, *, ledger_url: str | None = None) -> Starlette:
     """The app over ``router`` (else the config of ``$HYBRIDLLM_CONFIG``); ``ledger_url``
     overrides the config's ledger."""
     router = router or Router.from_config()
-    gateway = Gateway(router, ledger_url=ledger_url)
+    gateway = Gateway(router, ledger_url=ledger_url, durable=_durable_from_env())
     config = router.config
     openapi = orjson.dumps(openapi_document(config))
     created = int(time.time())
@@ -107,7 +163,10 @@ def create_app(router: Router | None = None, *, ledger_url: str | None = None) -
             for name, state in states.items()
         }
         ready = any(d["usable"] for d in deployments.values())
-        body = orjson.dumps({"ready": ready, "deployments": deployments})
+        found: dict[str, object] = {"ready": ready, "deployments": deployments}
+        if runtime is not None and runtime.shared is not None:
+            found["shared_state"] = runtime.shared.status()  # Redis down: still ready, degraded
+        body = orjson.dumps(found)
         return Response(body, 200 if ready else 503, media_type=JSON)
 
     async def metrics(request: Request) -> Response:
@@ -158,8 +217,19 @@ def create_app(router: Router | None = None, *, ledger_url: str | None = None) -
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        *Dashboard(
+            ledger_url or config.ledger, DashboardAuth(config.server.keys), config.budgets
+        ).routes(),
     ]
-    app = Starlette(
+    fast: dict[str, Handler] = {
+        "/v1/chat/completions": gateway.chat_completions,
+        "/chat/completions": gateway.chat_completions,
+        "/v1/messages": gateway.messages,
+        "/v1/route": gateway.route,
+    }
+    app = GatewayApp(
+        fast=fast,
+        internal_error=internal_error,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: internal_error},

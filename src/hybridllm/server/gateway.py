@@ -13,10 +13,11 @@ orjson only; metrics are derived from the ledger rows (see :mod:`hybridllm.serve
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -64,6 +65,29 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _API = {Flavor.OPENAI: "chat_completions", Flavor.ANTHROPIC: "messages"}
 
 
+class _RequestIds:
+    """32 hex characters, like ``uuid4().hex``, without a syscall per request: 64 random bits per
+    process (fresh after a fork) followed by a 64-bit counter. Unique across the workers of one
+    gateway and across restarts with overwhelming probability (the ledger's key needs that)."""
+
+    __slots__ = ("_counter", "_pid", "_prefix")
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        if self._pid != os.getpid():  # first use, or a forked worker: new random prefix
+            self._pid = os.getpid()
+            self._prefix = os.urandom(8).hex()
+            self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_request_id = _RequestIds()
+
+
 def _cost(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.8f}"
 
@@ -78,9 +102,15 @@ class _Outcome:
 class Gateway:
     """The engine behind the routes: router, runtime, keys, hint parser, metrics."""
 
-    def __init__(self, router: Router, *, ledger_url: str | None = None) -> None:
+    def __init__(
+        self, router: Router, *, ledger_url: str | None = None, durable: bool = True
+    ) -> None:
         self.router = router
         self.ledger_url = ledger_url
+        # durable: a reply waits for its ledger row's commit (a reply the caller received has
+        # its row, even after kill -9). False answers first and commits within the writer's
+        # flush interval: a crash can lose the rows of replies already sent.
+        self.durable = durable
         config = router.config
         self.keys = KeyRing(config.server.keys)
         self.hints = HintParser(d.tier for d in config.deployments.values())
@@ -93,11 +123,15 @@ class Gateway:
         self.runtime: Runtime | None = None
 
     async def start(self) -> None:
-        runtime = Runtime(self.router, ledger_url=self.ledger_url)
+        runtime = Runtime(self.router, ledger_url=self.ledger_url, durable=self.durable)
         await runtime.start()
         dispatcher = runtime.dispatcher
         assert dispatcher is not None and dispatcher.ledger is not None
         dispatcher.ledger = MetricsSink(dispatcher.ledger, self.metrics)
+        if runtime.shared is not None:
+            from hybridllm.state.metrics import SharedStateCollector
+
+            self.metrics.registry.register(SharedStateCollector(runtime.shared))
         self.runtime = runtime
 
     async def close(self) -> None:
@@ -112,7 +146,7 @@ class Gateway:
         incoming = headers.get("x-request-id")
         if incoming is not None and _REQUEST_ID.match(incoming):
             return incoming
-        return uuid.uuid4().hex
+        return new_request_id()
 
     def error(
         self, flavor: Flavor, err: GatewayError, headers: Mapping[str, str] | None = None
@@ -176,7 +210,7 @@ class Gateway:
         api = _API[flavor]
         rid = self.request_id(request.headers)
         m = self.metrics
-        m.in_flight.labels(api).inc()
+        m.in_flight_for(api).inc()
         streaming = False
         try:
             try:
@@ -223,7 +257,7 @@ class Gateway:
             return Response(body, 200, headers, JSON)
         finally:
             if not streaming:
-                m.in_flight.labels(api).dec()
+                m.in_flight_for(api).dec()
 
     async def _stream(
         self,
@@ -268,7 +302,7 @@ class Gateway:
 
         def on_close(disconnected: bool) -> None:
             m = self.metrics
-            m.in_flight.labels(api).dec()
+            m.in_flight_for(api).dec()
             status = 499 if disconnected else outcome.status
             seconds = time.perf_counter() - started
             m.observe(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -95,6 +96,24 @@ _TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 def _counter_name(name: str) -> str:
     return name.removesuffix("_total")
+
+
+class _Children:
+    """A metric's labelled children, looked up once: ``labels()`` validates and locks on every
+    call, a dict lookup does not. Label values are bounded (see the module docstring), so is
+    this cache."""
+
+    __slots__ = ("_cache", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._cache.get(values)
+        if child is None:
+            child = self._cache[values] = self._metric.labels(*values)
+        return child
 
 
 class GatewayMetrics:
@@ -179,6 +198,17 @@ class GatewayMetrics:
             ["route", "cost_center"],
             registry=r,
         )
+        self._requests = _Children(self.requests)
+        self._attempts = _Children(self.attempts)
+        self._fallbacks = _Children(self.fallbacks)
+        self._escalations = _Children(self.escalations)
+        self._latency = _Children(self.latency)
+        self._ttft = _Children(self.ttft)
+        self._tokens = _Children(self.tokens)
+        self._cost = _Children(self.cost)
+        self._baseline = _Children(self.baseline)
+        self._savings = _Children(self.savings)
+        self.in_flight_for = _Children(self.in_flight)
         self._known_centers = frozenset(known_cost_centers)
         self._other_centers: set[str] = set()
         self._previous: dict[str, str] = {}  # request id -> status of its last failed row
@@ -211,43 +241,41 @@ class GatewayMetrics:
     ) -> None:
         """One request on a model route, when it is over. Attempts come from :meth:`row`."""
         dep = deployment or "none"
-        self.requests.labels(api, route, dep, str(status)).inc()
-        self.latency.labels(api, route, dep).observe(seconds)
+        self._requests(api, route, dep, str(status)).inc()
+        self._latency(api, route, dep).observe(seconds)
         if ttft is not None:
-            self.ttft.labels(api, route, dep).observe(ttft)
+            self._ttft(api, route, dep).observe(ttft)
         if cost_usd is not None and baseline_usd is not None and baseline_usd > cost_usd:
-            self.savings.labels(route, self.cost_center_label(cost_center)).inc(
-                baseline_usd - cost_usd
-            )
+            self._savings(route, self.cost_center_label(cost_center)).inc(baseline_usd - cost_usd)
 
     def row(self, row: LedgerRow) -> None:
         """One attempt, as it is written to the ledger (failed requests' attempts included)."""
         dep, route = row.deployment, row.route
-        self.attempts.labels(dep, row.status, row.error_class or "").inc()
+        self._attempts(dep, row.status, row.error_class or "").inc()
         previous = self._previous.pop(row.request_id, None)
         if row.fallback_from is not None and previous != "escalated":
-            self.fallbacks.labels(route, row.fallback_from, dep).inc()
+            self._fallbacks(route, row.fallback_from, dep).inc()
         if row.status in ("error", "escalated"):  # another attempt may follow
             if len(self._previous) >= 4096:
                 self._previous.clear()  # requests that ended in an error; a bound, not a leak
             self._previous[row.request_id] = row.status
         if row.status == "escalated":
-            self.escalations.labels(route, dep).inc()
+            self._escalations(route, dep).inc()
         if not (
             row.prompt_tokens or row.completion_tokens or row.cost_usd or row.baseline_cost_usd
         ):
             return
         cc = self.cost_center_label(row.cost_center)
         if row.prompt_tokens:
-            self.tokens.labels(dep, route, cc, "prompt").inc(row.prompt_tokens)
+            self._tokens(dep, route, cc, "prompt").inc(row.prompt_tokens)
         if row.completion_tokens:
-            self.tokens.labels(dep, route, cc, "completion").inc(row.completion_tokens)
+            self._tokens(dep, route, cc, "completion").inc(row.completion_tokens)
         if row.cached_tokens:
-            self.tokens.labels(dep, route, cc, "cached").inc(row.cached_tokens)
+            self._tokens(dep, route, cc, "cached").inc(row.cached_tokens)
         if row.cost_usd:
-            self.cost.labels(dep, route, cc).inc(row.cost_usd)
+            self._cost(dep, route, cc).inc(row.cost_usd)
         if row.baseline_cost_usd:
-            self.baseline.labels(route, cc).inc(row.baseline_cost_usd)
+            self._baseline(route, cc).inc(row.baseline_cost_usd)
 
     def set_breakers(self, breakers: Mapping[str, Breaker]) -> dict[str, str]:
         """Refresh the breaker gauge; returns each deployment's state name."""
