@@ -145,8 +145,10 @@ def spawn(name: str, cmd: list[str], port: int, workdir: Path, env: dict[str, st
           ) -> Proc:
     log = workdir / f"{name}.log"
     fh = log.open("ab")
+    full = {**os.environ, **(env or {})}
+    full.pop("DATABASE_URL", None)  # no database for any target
     popen = subprocess.Popen(
-        cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        cmd, stdout=fh, stderr=subprocess.STDOUT, env=full,
         start_new_session=True, cwd=workdir,
     )
     return Proc(name, popen, port, log)
@@ -357,10 +359,14 @@ def start_litellm(workdir: Path, upstream: str, cpus: str | None) -> Proc:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_MODE": "PRODUCTION",
         "DISABLE_SCHEMA_UPDATE": "True",
-        "DATABASE_URL": "",
     }
     cmd = pinned([str(LITELLM_VENV / "bin" / "litellm"), "--config", str(cfg), "--host",
                   "127.0.0.1", "--port", str(port), "--num_workers", "1"], cpus)
     proc = spawn("D-litellm", cmd, port, workdir, env)
-    wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180)
+    except RuntimeError:
+        proc.stop()
+        tail = proc.logs.read_text(errors="replace")[-400:]
+        raise RuntimeError(f"LiteLLM did not start: {tail}") from None
     return proc

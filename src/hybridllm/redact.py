@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 
-__all__ = ["RedactingFilter", "redact", "register_secret"]
+__all__ = ["RedactingFilter", "install_log_redaction", "redact", "register_secret"]
 
 _KEY_SHAPES = re.compile(
     r"(?:sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}"
@@ -44,3 +44,29 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of the process, whichever logger or handler it goes through.
+
+    A filter on a logger does not see records that propagate from its children; a record
+    factory sees them all, at creation. Idempotent.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return record
+
+    logging.setLogRecordFactory(factory)

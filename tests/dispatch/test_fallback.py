@@ -240,3 +240,15 @@ async def test_weak_reply_is_the_answer_and_the_ok_row_when_every_later_attempt_
     assert r.deployment == "local-a" and r.text.startswith("I don't know")
     assert sorted((row.attempt, row.status) for row in r.rows) == [(1, "ok"), (2, "error")]
     assert r.baseline_cost_usd is not None and r.baseline_cost_usd > 0
+
+
+async def test_upstream_auth_failure_is_logged_loudly_without_the_key(
+    mock: MockUpstream, make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    mock.set_faults("primary", [{"status": 401, "message": "invalid key sk-test-primary-000000000000"}])
+    runtime = await make_runtime()
+    with caplog.at_level("ERROR", logger="hybridllm.dispatch"):
+        r = await runtime.complete("hello")
+    assert r.deployment == "fallback"
+    assert "UPSTREAM AUTH FAILED for primary" in caplog.text
+    assert "sk-test-primary-000000000000" not in caplog.text

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from hybridllm.cli.common import err_console, fail, load_router, state
 from hybridllm.errors import UsageError
-from hybridllm.redact import RedactingFilter
+from hybridllm.redact import RedactingFilter, install_log_redaction
 
 __all__ = ["is_loopback", "run_serve"]
 
@@ -65,6 +65,7 @@ def run_serve(host: str | None, port: int, workers: int, access_log: bool) -> No
     os.environ["HYBRIDLLM_CONFIG"] = str(_config_path())
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hybridllm-metrics-")
+    install_log_redaction()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "hybridllm"):
         logging.getLogger(name).addFilter(RedactingFilter())
 

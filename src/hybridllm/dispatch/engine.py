@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,7 @@ from hybridllm.dispatch.record import AttemptRecord, CallContext, LedgerSink, es
 from hybridllm.dispatch.result import Completion, StreamMeta
 from hybridllm.dispatch.selection import Candidate, RequestState, Selector
 from hybridllm.errors import (
+    AuthError,
     ProviderError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
@@ -27,6 +29,8 @@ from hybridllm.router import Plan, Router
 from hybridllm.types import ChatChunk, ChatResponse, Usage
 
 __all__ = ["Dispatcher", "is_weak_reply"]
+
+log = logging.getLogger("hybridllm.dispatch")
 
 
 def is_weak_reply(text: str, rule: Escalate) -> bool:
@@ -117,6 +121,9 @@ class Dispatcher:
 
     def _failed(self, cand: Candidate, error: ProviderError, state: RequestState) -> None:
         state.errors.append(error)
+        if isinstance(error, AuthError):
+            # A wrong or revoked upstream key: every request to it fails until someone acts.
+            log.error("UPSTREAM AUTH FAILED for %s: %s (check its api_key)", cand.name, error)
         cand.failed(error.breaker_failure)
         self.selector.note_error(cand.name, error)
 

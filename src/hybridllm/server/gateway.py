@@ -28,7 +28,7 @@ from starlette.responses import Response
 from hybridllm.dispatch.record import CallContext
 from hybridllm.dispatch.result import StreamMeta
 from hybridllm.errors import HybridLLMError
-from hybridllm.redact import RedactingFilter
+from hybridllm.redact import install_log_redaction
 from hybridllm.router import Plan, Router
 from hybridllm.runtime import Runtime
 from hybridllm.server.anthropic_front import AnthropicStream, decode_messages, encode_message
@@ -57,8 +57,7 @@ from hybridllm.types import ChatChunk, ChatRequest
 __all__ = ["Gateway"]
 
 log = logging.getLogger("hybridllm.server")
-if not any(isinstance(f, RedactingFilter) for f in log.filters):
-    log.addFilter(RedactingFilter())
+install_log_redaction()
 
 JSON = "application/json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
