@@ -144,6 +144,13 @@ async def test_downgrade_moves_an_over_budget_cost_center_to_the_cheapest_allowe
         ("research", "local"),
         ("ops", "premium"),
     ]
+    # ... and in `report`: research is served by the local tier, ops by the premium one.
+    from hybridllm.report import build_report
+
+    report = build_report(runtime.ledger_url, None, "cost_center")
+    groups = {g.group: g for g in report.groups}
+    assert groups["research"].tier_shares == {1: 1.0} and groups["research"].cost_usd == 0.0
+    assert groups["ops"].tier_shares == {3: 1.0} and groups["ops"].cost_usd > 0
 
 
 async def test_webhook_gets_exactly_one_alert_per_threshold_per_period_in_a_burst(
