@@ -37,15 +37,24 @@ def response_json() -> bytes:
 def response_sse() -> bytes:
     words = REPLY_TEXT.split(" ")
     events = []
-    base = {"id": "chatcmpl-bench0001", "object": "chat.completion.chunk",
-            "created": 1750000000, "model": "gpt-4o-mini"}
-    first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                  "finish_reason": None}]}
+    base = {
+        "id": "chatcmpl-bench0001",
+        "object": "chat.completion.chunk",
+        "created": 1750000000,
+        "model": "gpt-4o-mini",
+    }
+    first = {
+        **base,
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+        ],
+    }
     events.append(first)
     for i, w in enumerate(words):
         piece = w if i == 0 else " " + w
-        events.append({**base, "choices": [{"index": 0, "delta": {"content": piece},
-                                            "finish_reason": None}]})
+        events.append(
+            {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        )
     events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     events.append({**base, "choices": [], "usage": USAGE})
     out = "".join("data: " + json.dumps(e, separators=(",", ":")) + "\n\n" for e in events)
@@ -64,10 +73,15 @@ _PARAGRAPH = (
 def request_body(size: int, *, stream: bool = False, model: str = "auto") -> bytes:
     """An OpenAI chat body of about ``size`` bytes: a system message and one user message of
     plain prose (no PII, no code keywords), so the router walks every rule to the default."""
-    head = {"model": model, "messages": [
-        {"role": "system", "content": "You are a helpful assistant for an engineering team."},
-        {"role": "user", "content": ""},
-    ], "max_tokens": 256, "temperature": 0.2}
+    head = {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant for an engineering team."},
+            {"role": "user", "content": ""},
+        ],
+        "max_tokens": 256,
+        "temperature": 0.2,
+    }
     if stream:
         head["stream"] = True
     empty = len(json.dumps(head, separators=(",", ":")))

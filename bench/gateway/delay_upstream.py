@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bodies import response_json  # noqa: E402
+from bodies import response_json
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ def make_app(upstream: str) -> Starlette:
         resp = await state["s"].post(upstream + request.url.path, data=body, headers=headers)
         ctype = resp.headers.get("content-type", "application/json")
         if ctype.startswith("text/event-stream"):
+
             async def pieces():  # type: ignore[no-untyped-def]
                 try:
                     async for chunk in resp.content.iter_any():
@@ -48,9 +49,7 @@ def make_app(upstream: str) -> Starlette:
         resp.release()
         return Response(data, resp.status, media_type=ctype)
 
-    return Starlette(
-        routes=[Route("/{path:path}", forward, methods=["POST"])], lifespan=lifespan
-    )
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])], lifespan=lifespan)
 
 
 def main() -> None:

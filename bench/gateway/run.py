@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import targets as T  # noqa: E402
-from bodies import request_body  # noqa: E402
+import targets as T
+from bodies import request_body
 
 RESULTS = T.REPO / "bench" / "results"
 LUA = T.HERE / "post.lua"
@@ -54,8 +54,11 @@ class Bench:
         self.load_cpus = "1" if two else None
         self.work = Path(tempfile.mkdtemp(prefix="hybridllm-bench-"))
         self.bodies: dict[str, Path] = {}
-        for name, size, stream in (("2k", 2048, False), ("100k", 100 * 1024, False),
-                                   ("2k-stream", 2048, True)):
+        for name, size, stream in (
+            ("2k", 2048, False),
+            ("100k", 100 * 1024, False),
+            ("2k-stream", 2048, True),
+        ):
             path = self.work / f"body-{name}.json"
             path.write_bytes(request_body(size, stream=stream))
             self.bodies[name] = path
@@ -64,8 +67,12 @@ class Bench:
             "label": args.label,
             "quick": self.quick,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "kernel": platform.release(), "pinning": two},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "kernel": platform.release(),
+                "pinning": two,
+            },
             "loadavg": {"start": loadavg()},
             "targets": {},
         }
@@ -81,24 +88,48 @@ class Bench:
         for proc in list(self.procs):
             self.stop(proc)
 
-    def wrk(self, url: str, body: str, conns: int, seconds: float, *, rate: float = 0,
-            stop_after: int = 0, accept: str | None = None) -> dict[str, Any]:
-        env = {**os.environ, "BENCH_BODY": str(self.bodies[body]), "BENCH_PATH": _path(url),
-               "BENCH_RATE": str(rate), "BENCH_STOP_AFTER": str(stop_after),
-               "BENCH_THREADS": "1"}
+    def wrk(
+        self,
+        url: str,
+        body: str,
+        conns: int,
+        seconds: float,
+        *,
+        rate: float = 0,
+        stop_after: int = 0,
+        accept: str | None = None,
+    ) -> dict[str, Any]:
+        env = {
+            **os.environ,
+            "BENCH_BODY": str(self.bodies[body]),
+            "BENCH_PATH": _path(url),
+            "BENCH_RATE": str(rate),
+            "BENCH_STOP_AFTER": str(stop_after),
+            "BENCH_THREADS": "1",
+        }
         if accept:
             env["BENCH_ACCEPT"] = accept
         base = url[: len(url) - len(_path(url))]
-        cmd = T.pinned(["wrk", "-t1", f"-c{conns}", f"-d{max(1, int(seconds))}s", "--timeout",
-                        "10s", "-s", str(LUA), base], self.load_cpus)
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                             timeout=seconds + 120)
+        cmd = T.pinned(
+            [
+                "wrk",
+                "-t1",
+                f"-c{conns}",
+                f"-d{max(1, int(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(LUA),
+                base,
+            ],
+            self.load_cpus,
+        )
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
         line = next((ln for ln in reversed(out.stdout.splitlines()) if ln.startswith("{")), None)
         if line is None:
             raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
         r = json.loads(line)
-        errors = (r["non2xx"] + r["err_connect"] + r["err_read"] + r["err_write"]
-                  + r["err_timeout"])
+        errors = r["non2xx"] + r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"]
         r["errors"] = errors
         r["rps"] = r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
         return r
@@ -114,8 +145,9 @@ class Bench:
             rate = max(50.0, r["rps"])
         return done
 
-    def measured(self, pid: int | None, url: str, body: str, conns: int, seconds: float,
-                 **kw: Any) -> dict[str, Any]:
+    def measured(
+        self, pid: int | None, url: str, body: str, conns: int, seconds: float, **kw: Any
+    ) -> dict[str, Any]:
         cpu0 = T.cpu_seconds(pid) if pid else 0.0
         r = self.wrk(url, body, conns, seconds, **kw)
         if pid:
@@ -135,8 +167,9 @@ class Bench:
         elif name in ("C", "C-before", "C-nodurable"):
             src = Path(self.args.before_src) if name == "C-before" else None
             env = {"HYBRIDLLM_LEDGER_DURABLE": "0"} if name == "C-nodurable" else None
-            p = T.start_hybridllm(self.work, upstream, self.server_cpus, label=name, src=src,
-                                  env=env)
+            p = T.start_hybridllm(
+                self.work, upstream, self.server_cpus, label=name, src=src, env=env
+            )
             url = f"http://127.0.0.1:{p.port}/v1/chat/completions"
         elif name == "D":
             p = T.start_litellm(self.work, upstream, self.server_cpus)
@@ -175,16 +208,23 @@ class Bench:
                 rss_a = T.rss_mb(proc.pid)
                 done = self.send(url, last, done)
                 rss_b = T.rss_mb(proc.pid)
-                t["rss_growth"] = {"from_request": first, "to_request": last, "sent": done,
-                                   "rss_mb_from": round(rss_a, 1), "rss_mb_to": round(rss_b, 1),
-                                   "growth_pct": round((rss_b - rss_a) / rss_a * 100, 2)}
+                t["rss_growth"] = {
+                    "from_request": first,
+                    "to_request": last,
+                    "sent": done,
+                    "rss_mb_from": round(rss_a, 1),
+                    "rss_mb_to": round(rss_b, 1),
+                    "growth_pct": round((rss_b - rss_a) / rss_a * 100, 2),
+                }
             for body, levels in conc.items():
                 runs = []
                 for c in levels:
                     r = self.measured(pid, url, body, c, seconds)
-                    log(f"  {name} {body} c={c}: {r['rps']:.0f} rps, errors {r['errors']}, "
+                    log(
+                        f"  {name} {body} c={c}: {r['rps']:.0f} rps, errors {r['errors']}, "
                         f"p50 {r['lat_p50_us'] / 1000:.2f} ms, cpu/req "
-                        f"{r.get('cpu_us_per_req') or 0:.0f} us")
+                        f"{r.get('cpu_us_per_req') or 0:.0f} us"
+                    )
                     runs.append({"conns": c, **r})
                 ok = [r for r in runs if r["errors"] == 0] or []
                 best = max(ok, key=lambda r: r["rps"]) if ok else None
@@ -192,7 +232,8 @@ class Bench:
                     "rps": round(best["rps"]) if best else None,
                     "conns": best["conns"] if best else None,
                     "cpu_us_per_req": round(best["cpu_us_per_req"], 1)
-                    if best and best.get("cpu_us_per_req") else None,
+                    if best and best.get("cpu_us_per_req")
+                    else None,
                     "p50_ms": best["lat_p50_us"] / 1000 if best else None,
                     "p99_ms": best["lat_p99_us"] / 1000 if best else None,
                     "runs": runs,
@@ -213,13 +254,19 @@ class Bench:
             for label, rate in rates.items():
                 conns = max(32, int(rate * 0.05 * 3))
                 r = self.wrk(url, "2k", conns, seconds, rate=rate)
-                t[label] = {"rate": rate, "achieved_rps": round(r["rps"]),
-                            "errors": r["errors"], "p50_ms": r["lat_p50_us"] / 1000,
-                            "p99_ms": r["lat_p99_us"] / 1000,
-                            "saturated": r["rps"] < 0.95 * rate}
-                log(f"  {name} @{label} ({rate}/s): achieved {r['rps']:.0f}, p50 "
+                t[label] = {
+                    "rate": rate,
+                    "achieved_rps": round(r["rps"]),
+                    "errors": r["errors"],
+                    "p50_ms": r["lat_p50_us"] / 1000,
+                    "p99_ms": r["lat_p99_us"] / 1000,
+                    "saturated": r["rps"] < 0.95 * rate,
+                }
+                log(
+                    f"  {name} @{label} ({rate}/s): achieved {r['rps']:.0f}, p50 "
                     f"{r['lat_p50_us'] / 1000:.2f} ms, p99 {r['lat_p99_us'] / 1000:.2f} ms, "
-                    f"errors {r['errors']}")
+                    f"errors {r['errors']}"
+                )
             if proc is not None:
                 self.stop(proc)
 
@@ -234,9 +281,19 @@ class Bench:
                 url = url.replace(UPSTREAM_PATH, "/sse" + UPSTREAM_PATH)
             else:
                 proc, url = self.start(name, sse_up)
-            cmd = T.pinned([str(T.VENV_PY), str(T.HERE / "ttfb.py"), url,
-                            str(self.bodies["2k-stream"]), "--n", str(n), "--concurrency", "4"],
-                           self.load_cpus)
+            cmd = T.pinned(
+                [
+                    str(T.VENV_PY),
+                    str(T.HERE / "ttfb.py"),
+                    url,
+                    str(self.bodies["2k-stream"]),
+                    "--n",
+                    str(n),
+                    "--concurrency",
+                    "4",
+                ],
+                self.load_cpus,
+            )
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             try:
                 r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -265,8 +322,7 @@ class Bench:
             self.throughput(names, json_up)
             self.result["loadavg"]["after_throughput"] = loadavg()
             ref = next((n for n in ("C", "C-before", "B") if n in names), None)
-            c_max = self.args.rate or (
-                self.target(ref)["max_2k"]["rps"] if ref else 1000)
+            c_max = self.args.rate or (self.target(ref)["max_2k"]["rps"] if ref else 1000)
             self.latency(names, slow_up, c_max)
             self.result["loadavg"]["after_latency"] = loadavg()
             self.streaming(names, json_up, sse_up)
@@ -293,33 +349,47 @@ def report(res: dict[str, Any]) -> str:
     t = res["targets"]
     names = [n for n in t if "unavailable" not in t[n]]
     a = t.get("A", {})
-    lines = [f"# hybridllm gateway benchmark ({res['label']}, {'quick' if res['quick'] else 'full'})",
-             f"load average: start {res['loadavg']['start']}, end {res['loadavg'].get('end')}; "
-             f"{res['machine']['cpus']} CPUs, pinned: {res['machine']['pinning']}; "
-             f"LiteLLM {res.get('litellm_version')}", ""]
+    lines = [
+        f"# hybridllm gateway benchmark ({res['label']}, {'quick' if res['quick'] else 'full'})",
+        f"load average: start {res['loadavg']['start']}, end {res['loadavg'].get('end')}; "
+        f"{res['machine']['cpus']} CPUs, pinned: {res['machine']['pinning']}; "
+        f"LiteLLM {res.get('litellm_version')}",
+        "",
+    ]
     for n, v in t.items():
         if "unavailable" in v:
             lines.append(f"{n}: not run: {v['unavailable']}")
-    lines += ["## Throughput (wrk, 1 thread, no upstream delay)", "",
-              "| target | max rps 2KB | p50 ms | p99 ms | CPU-us/req | max rps 100KB | "
-              "CPU-us/req 100KB | RSS MB | RSS growth |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Throughput (wrk, 1 thread, no upstream delay)",
+        "",
+        "| target | max rps 2KB | p50 ms | p99 ms | CPU-us/req | max rps 100KB | "
+        "CPU-us/req 100KB | RSS MB | RSS growth |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for n in names:
         v = t[n]
         m2, m100 = v.get("max_2k", {}), v.get("max_100k", {})
         g = v.get("rss_growth")
-        growth = (f"{g['growth_pct']:+.2f}% ({g['from_request'] // 1000}k->"
-                  f"{g['to_request'] // 1000}k)") if g else "-"
+        growth = (
+            (f"{g['growth_pct']:+.2f}% ({g['from_request'] // 1000}k->{g['to_request'] // 1000}k)")
+            if g
+            else "-"
+        )
         lines.append(
             f"| {n} | {_f(m2.get('rps'))} | {_f(m2.get('p50_ms'), '{:.2f}')} | "
             f"{_f(m2.get('p99_ms'), '{:.2f}')} | {_f(m2.get('cpu_us_per_req'))} | "
             f"{_f(m100.get('rps'))} | {_f(m100.get('cpu_us_per_req'))} | "
-            f"{_f(v.get('rss_mb_end'), '{:.1f}')} | {growth} |")
+            f"{_f(v.get('rss_mb_end'), '{:.1f}')} | {growth} |"
+        )
     rates = res.get("latency_rates", {})
     if rates:
-        lines += ["", "## Added latency over A, 50 ms upstream, fixed rate (ms)", "",
-                  "| target | " + " | ".join(f"{k} ({r}/s) p50 / p99" for k, r in rates.items())
-                  + " |", "|---|" + "---|" * len(rates)]
+        lines += [
+            "",
+            "## Added latency over A, 50 ms upstream, fixed rate (ms)",
+            "",
+            "| target | " + " | ".join(f"{k} ({r}/s) p50 / p99" for k, r in rates.items()) + " |",
+            "|---|" + "---|" * len(rates),
+        ]
         al = a.get("latency", {})
         for n in names:
             lat = t[n].get("latency", {})
@@ -332,14 +402,20 @@ def report(res: dict[str, Any]) -> str:
                 if n == "A" or not base:
                     cell = f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} (abs)"
                 else:
-                    cell = f"{x['p50_ms'] - base['p50_ms']:+.2f} / {x['p99_ms'] - base['p99_ms']:+.2f}"
+                    cell = (
+                        f"{x['p50_ms'] - base['p50_ms']:+.2f} / {x['p99_ms'] - base['p99_ms']:+.2f}"
+                    )
                 if x["saturated"] or x["errors"]:
                     cell += f" [got {x['achieved_rps']}/s, {x['errors']} err]"
                 cells.append(cell)
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", "## Streaming time to first byte (2 KB, concurrency 4)", "",
-              "| target | TTFB p50 ms | TTFB p99 ms | added p50 ms | added p99 ms |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Streaming time to first byte (2 KB, concurrency 4)",
+        "",
+        "| target | TTFB p50 ms | TTFB p99 ms | added p50 ms | added p99 ms |",
+        "|---|---|---|---|---|",
+    ]
     sa = a.get("stream", {})
     for n in names:
         s = t[n].get("stream", {})
@@ -350,8 +426,10 @@ def report(res: dict[str, Any]) -> str:
         if "ttfb_p50_us" in sa:
             add50 = (s["ttfb_p50_us"] - sa["ttfb_p50_us"]) / 1000
             add99 = (s["ttfb_p99_us"] - sa["ttfb_p99_us"]) / 1000
-        lines.append(f"| {n} | {s['ttfb_p50_us'] / 1000:.2f} | {s['ttfb_p99_us'] / 1000:.2f} | "
-                     f"{_f(add50, '{:+.2f}')} | {_f(add99, '{:+.2f}')} |")
+        lines.append(
+            f"| {n} | {s['ttfb_p50_us'] / 1000:.2f} | {s['ttfb_p99_us'] / 1000:.2f} | "
+            f"{_f(add50, '{:+.2f}')} | {_f(add99, '{:+.2f}')} |"
+        )
     # the targets
     c, b, d = t.get("C", {}), t.get("B", {}), t.get("D", {})
     cm, bm, dm = (x.get("max_2k", {}).get("rps") for x in (c, b, d))
@@ -362,21 +440,27 @@ def report(res: dict[str, Any]) -> str:
         lines.append(f"- C / D max rps: {cm / dm:.1f}x (target >= 5x)")
     half, base = c.get("latency", {}).get("50%"), a.get("latency", {}).get("50%")
     if half and base:
-        lines.append(f"- C added latency at 50% of max: p50 {half['p50_ms'] - base['p50_ms']:+.2f} ms "
-                     f"(<= 1), p99 {half['p99_ms'] - base['p99_ms']:+.2f} ms (<= 5)")
+        lines.append(
+            f"- C added latency at 50% of max: p50 {half['p50_ms'] - base['p50_ms']:+.2f} ms "
+            f"(<= 1), p99 {half['p99_ms'] - base['p99_ms']:+.2f} ms (<= 5)"
+        )
     if c.get("rss_growth"):
         g = c["rss_growth"]
-        lines.append(f"- C RSS growth {g['from_request']}->{g['to_request']}: "
-                     f"{g['growth_pct']:+.2f}% (< 5%)")
+        lines.append(
+            f"- C RSS growth {g['from_request']}->{g['to_request']}: {g['growth_pct']:+.2f}% (< 5%)"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs, fewer levels")
-    p.add_argument("--targets", default="A,B,C,D",
-                   help="comma list of A,B,C,D and C-before (--before-src), C-nodurable "
-                        "(HYBRIDLLM_LEDGER_DURABLE=0)")
+    p.add_argument(
+        "--targets",
+        default="A,B,C,D",
+        help="comma list of A,B,C,D and C-before (--before-src), C-nodurable "
+        "(HYBRIDLLM_LEDGER_DURABLE=0)",
+    )
     p.add_argument("--label", default="run")
     p.add_argument("--before-src", help="a src/ tree for target C-before (PYTHONPATH)")
     p.add_argument("--rate", type=float, help="C's max rps for the latency rates (else measured)")

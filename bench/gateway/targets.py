@@ -52,7 +52,7 @@ def wait_http(url: str, timeout: float) -> None:
             return
         except urllib.error.HTTPError:
             return  # any HTTP answer means it is up
-        except Exception as exc:  # noqa: BLE001 - still starting
+        except Exception as exc:
             last = exc
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up in {timeout:.0f}s: {last}")
@@ -141,21 +141,31 @@ class Proc:
                 self.popen.wait(5)
 
 
-def spawn(name: str, cmd: list[str], port: int, workdir: Path, env: dict[str, str] | None = None,
-          ) -> Proc:
+def spawn(
+    name: str,
+    cmd: list[str],
+    port: int,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+) -> Proc:
     log = workdir / f"{name}.log"
     fh = log.open("ab")
     full = {**os.environ, **(env or {})}
     full.pop("DATABASE_URL", None)  # no database for any target
     popen = subprocess.Popen(
-        cmd, stdout=fh, stderr=subprocess.STDOUT, env=full,
-        start_new_session=True, cwd=workdir,
+        cmd,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=full,
+        start_new_session=True,
+        cwd=workdir,
     )
     return Proc(name, popen, port, log)
 
 
-def nginx_conf(prefix: Path, json_port: int, slow_port: int | None, json_body: bytes,
-               echo: bool) -> str:
+def nginx_conf(
+    prefix: Path, json_port: int, slow_port: int | None, json_body: bytes, echo: bool
+) -> str:
     """Canned answers are static files under ``{prefix}/www``; a POST is answered through
     ``error_page 405 =200`` (nginx's static handler refuses POST, the error page serves the file
     as a GET). The 50 ms server sleeps with the echo module, then echoes the JSON."""
@@ -235,8 +245,17 @@ def start_upstream(workdir: Path, cpus: str | None) -> tuple[list[Proc], str, st
     cmd = pinned([nginx, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf)], cpus)
     procs = [spawn("nginx", cmd, json_port, workdir)]
     if not echo:
-        cmd = pinned([sys.executable, str(HERE / "delay_upstream.py"), "--port", str(slow_port),
-                      "--delay", "0.05"], cpus)
+        cmd = pinned(
+            [
+                sys.executable,
+                str(HERE / "delay_upstream.py"),
+                "--port",
+                str(slow_port),
+                "--delay",
+                "0.05",
+            ],
+            cpus,
+        )
         procs.append(spawn("delay-upstream", cmd, slow_port, workdir))
     base = f"http://127.0.0.1:{json_port}"
     wait_http(base + "/", 10)
@@ -309,21 +328,42 @@ general_settings:
 
 def start_passthrough(workdir: Path, upstream: str, cpus: str | None) -> Proc:
     port = free_port()
-    cmd = pinned([str(VENV_PY), str(HERE / "passthrough.py"), "--port", str(port), "--upstream",
-                  upstream], cpus)
+    cmd = pinned(
+        [str(VENV_PY), str(HERE / "passthrough.py"), "--port", str(port), "--upstream", upstream],
+        cpus,
+    )
     proc = spawn("B-passthrough", cmd, port, workdir)
     wait_http(f"http://127.0.0.1:{port}/", 30)
     return proc
 
 
-def start_hybridllm(workdir: Path, upstream: str, cpus: str | None, label: str = "C",
-                    src: Path | None = None, env: dict[str, str] | None = None) -> Proc:
+def start_hybridllm(
+    workdir: Path,
+    upstream: str,
+    cpus: str | None,
+    label: str = "C",
+    src: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Proc:
     port = free_port()
     db = workdir / f"ledger-{label}-{port}.db"
     cfg = workdir / f"hybridllm-{label}-{port}.yaml"
     cfg.write_text(HYBRIDLLM_CONFIG.format(up=upstream, db=db))
-    cmd = pinned([str(VENV_PY), "-m", "hybridllm", "--config", str(cfg), "serve", "--port",
-                  str(port), "--workers", "1"], cpus)
+    cmd = pinned(
+        [
+            str(VENV_PY),
+            "-m",
+            "hybridllm",
+            "--config",
+            str(cfg),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cpus,
+    )
     extra_env = dict(env or {})
     if src is not None:
         extra_env["PYTHONPATH"] = str(src)
@@ -339,11 +379,23 @@ def litellm_status() -> str | None:
     if exe.exists():
         return None
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True,
-                       capture_output=True, timeout=300)
-        subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "-q",
-                        f"litellm[proxy]=={LITELLM_VERSION}"], check=True, capture_output=True,
-                       timeout=1200)
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(LITELLM_VENV)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            [
+                str(LITELLM_VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                f"litellm[proxy]=={LITELLM_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=1200,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         return f"could not install litellm[proxy]=={LITELLM_VERSION}: {exc} {detail[-300:]!r}"
@@ -360,8 +412,20 @@ def start_litellm(workdir: Path, upstream: str, cpus: str | None) -> Proc:
         "LITELLM_MODE": "PRODUCTION",
         "DISABLE_SCHEMA_UPDATE": "True",
     }
-    cmd = pinned([str(LITELLM_VENV / "bin" / "litellm"), "--config", str(cfg), "--host",
-                  "127.0.0.1", "--port", str(port), "--num_workers", "1"], cpus)
+    cmd = pinned(
+        [
+            str(LITELLM_VENV / "bin" / "litellm"),
+            "--config",
+            str(cfg),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ],
+        cpus,
+    )
     proc = spawn("D-litellm", cmd, port, workdir, env)
     try:
         wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180)

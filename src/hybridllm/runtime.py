@@ -171,6 +171,8 @@ class Runtime:
 
     async def complete_plan(self, plan: Plan, ctx: CallContext) -> Completion:
         dispatcher = self._ready()
+        if self.budgets is None:  # the hot path without budgets: nothing to reserve
+            return await dispatcher.complete(plan, ctx)
         admission = await self.admit(plan, ctx)
         try:
             done = await dispatcher.complete(admission.plan, ctx)
@@ -184,6 +186,10 @@ class Runtime:
         self, plan: Plan, ctx: CallContext, meta: StreamMeta
     ) -> AsyncIterator[ChatChunk]:
         dispatcher = self._ready()
+        if self.budgets is None:
+            async for chunk in dispatcher.stream(plan, ctx, meta):
+                yield chunk
+            return
         admission = await self.admit(plan, ctx)
         meta.decision = admission.plan.decision
         ok = False

@@ -245,7 +245,9 @@ async def test_weak_reply_is_the_answer_and_the_ok_row_when_every_later_attempt_
 async def test_upstream_auth_failure_is_logged_loudly_without_the_key(
     mock: MockUpstream, make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mock.set_faults("primary", [{"status": 401, "message": "invalid key sk-test-primary-000000000000"}])
+    mock.set_faults(
+        "primary", [{"status": 401, "message": "invalid key sk-test-primary-000000000000"}]
+    )
     runtime = await make_runtime()
     with caplog.at_level("ERROR", logger="hybridllm.dispatch"):
         r = await runtime.complete("hello")

@@ -247,3 +247,22 @@ def test_invalid_settings_are_refused() -> None:
         LedgerWriter(lambda: SqliteStore(":memory:"), batch_size=0)
     with pytest.raises(ValueError):
         LedgerWriter(lambda: SqliteStore(":memory:"), retry_initial=1, retry_max=0.5)
+
+
+def test_the_wal_is_checkpointed_when_the_writer_is_idle_not_inside_commits(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    store = SqliteStore(db)
+    try:
+        store.migrate()
+        store.write_many([build_row(0)])
+        store.maintain(idle=True)
+        before = db.stat().st_size
+        store.write_many([build_row(i) for i in range(1, 3000)])
+        assert db.stat().st_size == before  # commits leave the pages in the WAL
+        store.maintain(idle=False)  # busy, and under the row threshold: no checkpoint yet
+        assert db.stat().st_size == before
+        store.maintain(idle=True)
+        assert db.stat().st_size > before  # checkpointed into the database file
+        assert store.count() == 3000
+    finally:
+        store.close()

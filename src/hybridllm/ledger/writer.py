@@ -285,6 +285,12 @@ class LedgerWriter:
                 log.warning("ledger writes recovered after %d failed attempts", failures)
                 failures = 0
             self._mark_committed(batch[-1][0], len(batch))
+            maintain = getattr(store, "maintain", None)
+            if maintain is not None:
+                try:
+                    maintain(idle=not self._pending)
+                except Exception as exc:  # housekeeping must never stop rows from moving
+                    log.warning("ledger maintenance failed: %s", _describe(exc))
 
     def _next_batch(self) -> list[tuple[int, LedgerRow]] | None:
         """Wait for a batch worth committing now; None when the writer should stop."""
