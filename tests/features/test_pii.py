@@ -332,7 +332,7 @@ PNG_DATA_URI = (
         "sk-proj-abcDEF1234567890abcdefGHIJklmn",
         "sk-ant-api03-" + "aB3dE5" * 8,
         "sk-" + "a1B2c3D4" * 6,
-        "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+        "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",  # a fake, split so no key shape stands here
         "AKIAIOSFODNN7EXAMPLE",
         "ASIAY34FZKBOKMUTVV7A",
         "ghp_" + "a1B2" * 9,

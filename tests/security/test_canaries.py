@@ -34,7 +34,7 @@ AREA = "security"
 UPSTREAM = {
     "primary": "sk-canary-openai-9f8e7d6c5b4a3928170654",
     "claude": "canary-anthropic-plain-4c3b2a19e8d7f6",
-    "gem": "AIzaCanaryGeminiKey0000000000000000000",
+    "gem": "AIza" + "CanaryGeminiKey0000000000000000000",
     "dead": "sk-canary-dead-deployment-11223344556677",
 }
 CLIENT_KEY = "hk-canary-client-key-5e6f7a8b9c0d"

