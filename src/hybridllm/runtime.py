@@ -80,7 +80,7 @@ class Runtime:
             self.shared = RedisSharedState(self.router.config, clock=self.clock)
             self.shared.attach(self.dispatcher)
         if self.router.config.budgets:
-            await self._start_budgets(writer)
+            await self._start_budgets()
         elif self.shared is not None:
             await self.shared.start(None)
         if any(d.warm_up for d in self.router.config.deployments.values()):
@@ -89,40 +89,38 @@ class Runtime:
             await warm_up_local(self.router.config.deployments.values(), self.session)
         return self
 
-    async def _start_budgets(self, writer: LedgerWriter) -> None:
+    async def _start_budgets(self) -> None:
         assert self.session is not None
         config = self.router.config
         if config.alerts.webhook:
             self.alerts = WebhookAlerts(config.alerts.webhook, self.session)
-        url = self.ledger_url
-        state: BudgetState = MemoryBudgetState()
         if self.shared is not None:
             shared = self.shared
-            state = shared.budgets
-            budgets = self.budgets = BudgetManager(
+            self.budgets = BudgetManager(
                 config,
                 self.router.rates,
-                state,
+                shared.budgets,
                 on_alert=self.alerts,
                 claim_alert=shared.budgets.claim_alert,
             )
-
-            async def ledger_spend() -> dict[str, float]:
-                await asyncio.to_thread(writer.flush)
-                return await asyncio.to_thread(spend_from_ledger, budgets, lambda: open_store(url))
-
             # Redis is a cache of the truth: spend is rebuilt from the ledger at start, on a
             # schedule and whenever Redis comes back (see hybridllm.state.shared).
-            await shared.start(ledger_spend)
+            await shared.start(self._ledger_spend)
             return
+        state: BudgetState = MemoryBudgetState()
         if config.state.startswith(("postgresql://", "postgres://")):
             state = await PostgresBudgetState(config.state).open()
         self.budgets = BudgetManager(config, self.router.rates, state, on_alert=self.alerts)
-        # Postgres is a cache of the truth; the ledger is the truth: rebuild spend.
-        await asyncio.to_thread(writer.flush)
-        totals = await asyncio.to_thread(spend_from_ledger, self.budgets, lambda: open_store(url))
-        for key, spent in totals.items():
+        # The ledger is the truth: counters start from the spend it records.
+        for key, spent in (await self._ledger_spend()).items():
             await self.budgets.state.seed_spent(key, spent)
+
+    async def _ledger_spend(self) -> dict[str, float]:
+        """Each budget counter's spend in its current period, summed from the ledger."""
+        assert self.writer is not None and self.budgets is not None
+        budgets, url = self.budgets, self.ledger_url
+        await asyncio.to_thread(self.writer.flush)
+        return await asyncio.to_thread(spend_from_ledger, budgets, lambda: open_store(url))
 
     async def close(self) -> None:
         if self.alerts is not None:
