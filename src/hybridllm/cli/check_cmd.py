@@ -15,7 +15,6 @@ from hybridllm.config.models import Deployment
 from hybridllm.pricing import Rates
 from hybridllm.providers import ollama
 from hybridllm.providers.local_model import local_readiness
-from hybridllm.providers.registry import PROVIDERS
 
 __all__ = ["run_check"]
 
@@ -29,7 +28,7 @@ def run_check(offline: bool, as_json: bool) -> None:
     deployments: list[dict[str, Any]] = []
     for name, dep in config.deployments.items():
         rates = router.rates[name]
-        needs_key = not dep.is_local and PROVIDERS[dep.provider].key_env is not None
+        needs_key = dep.needs_key
         if dep.key:
             key = "set"
         elif name in router.loaded.missing_keys:

@@ -107,6 +107,16 @@ class Deployment(_Strict):
         return "local" if self.is_local else "cloud"
 
     @property
+    def needs_key(self) -> bool:
+        """A cloud deployment of a provider that authenticates with an API key."""
+        return not self.is_local and PROVIDERS[self.provider].key_env is not None
+
+    @property
+    def missing_key(self) -> bool:
+        """It needs a key and has none: calling it could only fail."""
+        return self.needs_key and self.api_key is None
+
+    @property
     def key(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key else None
 

@@ -34,7 +34,6 @@ from hybridllm.errors import (
     RateLimitedError,
 )
 from hybridllm.policy.decision import Decision
-from hybridllm.providers.registry import PROVIDERS
 
 __all__ = ["Candidate", "RequestState", "Selector"]
 
@@ -89,11 +88,7 @@ class Selector:
         # Shared state (Redis) hears of every Retry-After cool-down: (deployment, seconds).
         self.on_cooldown: Callable[[str, float], None] | None = None
         # Cloud deployments of providers that need a key, configured without one: never called.
-        self.keyless = frozenset(
-            name
-            for name, dep in deployments.items()
-            if not dep.is_local and dep.key is None and PROVIDERS[dep.provider].key_env is not None
-        )
+        self.keyless = frozenset(name for name, dep in deployments.items() if dep.missing_key)
 
     def note_error(self, name: str, error: ProviderError) -> None:
         if error.retry_after:

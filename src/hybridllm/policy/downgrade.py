@@ -7,7 +7,6 @@ from collections.abc import Callable
 from hybridllm.config.models import Config
 from hybridllm.policy.decision import Decision
 from hybridllm.pricing import Rates
-from hybridllm.providers.registry import PROVIDERS
 
 __all__ = ["allowed_deployments", "cheapest_chain"]
 
@@ -22,7 +21,7 @@ def allowed_deployments(config: Config, decision: Decision) -> list[str]:
             continue
         if dep.context_window is not None and need > dep.context_window:
             continue
-        if not dep.is_local and dep.key is None and PROVIDERS[dep.provider].key_env is not None:
+        if dep.missing_key:
             continue
         names.append(name)
     return names
