@@ -23,10 +23,12 @@ from hybridllm.dispatch.record import CallContext
 from hybridllm.dispatch.result import Completion, StreamMeta
 from hybridllm.features.extract import Hints
 from hybridllm.ledger import LedgerWriter, open_store
+from hybridllm.ledger.open import open_spool
 from hybridllm.router import Plan, RequestLike, Router
 from hybridllm.types import ChatChunk
 
 if TYPE_CHECKING:
+    from hybridllm.learned.observer import Learning
     from hybridllm.state.shared import RedisSharedState
 
 __all__ = ["Runtime", "new_request_id"]
@@ -56,13 +58,15 @@ class Runtime:
         self.budgets: BudgetManager | None = None
         self.alerts: WebhookAlerts | None = None
         self.shared: RedisSharedState | None = None  # state: redis://... (several replicas)
+        self.learning: Learning | None = None  # learning.record / judge (docs/learning.md)
 
     async def start(self) -> Runtime:
         if self.dispatcher is not None:
             return self
         self.loop = asyncio.get_running_loop()
         url = self.ledger_url
-        writer = LedgerWriter(lambda: open_store(url))
+        spool = open_spool(url) if self.durable else None
+        writer = LedgerWriter(lambda: open_store(url), spool=spool)
         await asyncio.to_thread(writer.start)
         self.writer = writer
         connector = aiohttp.TCPConnector(
@@ -87,6 +91,10 @@ class Runtime:
             from hybridllm.providers.local_start import warm_up_local
 
             await warm_up_local(self.router.config.deployments.values(), self.session)
+        if self.router.config.learning.observes:
+            from hybridllm.learned.observer import Learning
+
+            self.learning = await Learning(self).start()
         return self
 
     async def _start_budgets(self) -> None:
@@ -123,6 +131,9 @@ class Runtime:
         return await asyncio.to_thread(spend_from_ledger, budgets, lambda: open_store(url))
 
     async def close(self) -> None:
+        if self.learning is not None:
+            learning, self.learning = self.learning, None
+            await learning.close()
         if self.alerts is not None:
             await self.alerts.close()
             self.alerts = None
@@ -170,7 +181,10 @@ class Runtime:
     async def complete_plan(self, plan: Plan, ctx: CallContext) -> Completion:
         dispatcher = self._ready()
         if self.budgets is None:  # the hot path without budgets: nothing to reserve
-            return await dispatcher.complete(plan, ctx)
+            done = await dispatcher.complete(plan, ctx)
+            if self.learning is not None:
+                self.learning.observe(plan, done)
+            return done
         admission = await self.admit(plan, ctx)
         try:
             done = await dispatcher.complete(admission.plan, ctx)
@@ -178,6 +192,8 @@ class Runtime:
             await asyncio.shield(admission.release())
             raise
         await asyncio.shield(admission.settle(done.cost_usd))
+        if self.learning is not None:
+            self.learning.observe(admission.plan, done)
         return done
 
     async def stream_plan(
@@ -187,6 +203,8 @@ class Runtime:
         if self.budgets is None:
             async for chunk in dispatcher.stream(plan, ctx, meta):
                 yield chunk
+            if self.learning is not None:
+                self.learning.observe_stream(meta)
             return
         admission = await self.admit(plan, ctx)
         meta.decision = admission.plan.decision
@@ -195,6 +213,8 @@ class Runtime:
             async for chunk in dispatcher.stream(admission.plan, ctx, meta):
                 yield chunk
             ok = True
+            if self.learning is not None:
+                self.learning.observe_stream(meta)
         finally:
             if meta.rows and (ok or meta.usage is not None):
                 await asyncio.shield(admission.settle(meta.cost_usd))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -125,10 +126,35 @@ def test_calibrate_prints_a_rule_that_sends_the_share(tmp_path: Path) -> None:
     assert 'when: {difficulty: ">' in text.stdout
 
 
-def test_calibrate_from_the_ledger_is_refused_clearly(tmp_path: Path) -> None:
-    out = hybridllm(
-        "calibrate", "--strong-share", "0.25", "--ledger", "sqlite:///x.db", cwd=tmp_path
-    )
+def test_calibrate_from_the_ledger_scores_the_recorded_requests(tmp_path: Path) -> None:
+    from hybridllm.learned.record import RecordedFeatures, logit_of
+    from hybridllm.ledger import open_store
+    from hybridllm.ledger.learning import learning_store
+
+    from .traffic import prompts, record
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    store = open_store(url)
+    record(store, prompts(200))
+    model = DifficultyModel.load()
+    logits = [
+        logit_of(model, RecordedFeatures.decode(r.features))
+        for r in learning_store(store).recorded()
+    ]
+    store.close()
+    out = hybridllm("calibrate", "--strong-share", "0.25", "--ledger", url, "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["n"] == 200
+    sent = sum(1 / (1 + math.exp(-z)) > got["threshold"] for z in logits) / len(logits)
+    assert sent == pytest.approx(got["achieved_share"])
+
+
+def test_calibrate_needs_data_or_a_ledger_with_recorded_requests(tmp_path: Path) -> None:
+    out = hybridllm("calibrate", "--strong-share", "0.25", cwd=tmp_path)
     assert out.returncode == 2
-    assert "--ledger is not supported yet" in out.stderr
-    assert "--data" in out.stderr
+    assert "--data" in out.stderr and "--ledger" in out.stderr
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    out = hybridllm("calibrate", "--strong-share", "0.25", "--ledger", empty, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "no prompts to calibrate on" in out.stderr

@@ -241,7 +241,8 @@ def calibrate(
         Path | None, typer.Option("--data", help='JSONL prompts: {"prompt": ...} per line.')
     ] = None,
     ledger: Annotated[
-        str | None, typer.Option("--ledger", help="Ledger URL (not supported yet).")
+        str | None,
+        typer.Option("--ledger", help="Score the requests recorded in this ledger instead."),
     ] = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
@@ -250,6 +251,57 @@ def calibrate(
     from hybridllm.cli.learned_cmd import run_calibrate
 
     run_calibrate(strong_share, data, ledger, model, as_json)
+
+
+@app.command()
+def feedback(
+    request_id: Annotated[str, typer.Argument(help="The answer's x-request-id.")],
+    score: Annotated[float, typer.Argument(help="0 to 1: 1 = a good answer, 0 = a useless one.")],
+    comment: Annotated[str | None, typer.Option(help="A note kept with the score.")] = None,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger URL (else the config's ledger:).")
+    ] = None,
+) -> None:
+    """Score an answer in the ledger, for `hybridllm learn`."""
+    from hybridllm.cli.learn_cmd import run_feedback
+
+    run_feedback(request_id, score, comment, ledger)
+
+
+@app.command()
+def learn(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where a better model is written (else learning.model, else "
+            "hybridllm-difficulty.json beside the config).",
+        ),
+    ] = None,
+    holdout: Annotated[
+        float, typer.Option(help="Share of the most recent labelled traffic held out.")
+    ] = 0.2,
+    min_gain: Annotated[
+        float, typer.Option("--min-gain", help="Held-out APGR gain needed to swap.")
+    ] = 0.01,
+    public_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-data",
+            envvar="HYBRIDLLM_ROUTING_DATA",
+            help="Also train on the public routing data in this directory.",
+        ),
+    ] = None,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger URL (else the config's ledger:).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the shuffles and the bootstrap.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain the router on recorded outcomes; swap it in only when better on held-out traffic."""
+    from hybridllm.cli.learn_cmd import run_learn
+
+    run_learn(out, holdout, min_gain, public_data, ledger, seed, as_json)
 
 
 def main() -> None:

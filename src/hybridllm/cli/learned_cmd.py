@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -80,29 +81,58 @@ def run_eval_router(data: Path, strong: str, weak: str, model: Path | None, as_j
         err_console.print(f"skipped {outcomes.skipped} lines without both models' outcomes")
 
 
+def _recorded_scores(ledger: str, difficulty: DifficultyModel) -> list[float]:
+    """The model's scores of the requests the ledger holds features of (no text needed)."""
+    from hybridllm.learned.record import RecordedFeatures, RecordFormatError, logit_of
+    from hybridllm.ledger import open_store
+    from hybridllm.ledger.learning import learning_store
+
+    store = open_store(ledger)
+    scores: list[float] = []
+    try:
+        for request in learning_store(store).recorded():
+            try:
+                z = logit_of(difficulty, RecordedFeatures.decode(request.features))
+            except (RecordFormatError, ValueError):
+                continue
+            scores.append(
+                1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+            )
+    finally:
+        store.close()
+    return scores
+
+
 def run_calibrate(
     strong_share: float, data: Path | None, ledger: str | None, model: Path | None, as_json: bool
 ) -> None:
-    if ledger is not None:
+    if (ledger is None) == (data is None):
         fail(
             UsageError(
-                "--ledger is not supported yet: the ledger records no prompt text, so there is "
-                "nothing to score; export a sample of prompts as JSONL and pass --data FILE"
+                'give --data FILE.jsonl (one {"prompt": ...} per line) or --ledger URL (the '
+                "requests recorded with learning.record: true)"
             )
         )
-    if data is None:
-        fail(UsageError('give --data FILE.jsonl (one {"prompt": ...} per line)'))
     if not 0.0 <= strong_share <= 1.0:
         fail(UsageError("--strong-share must be between 0 and 1"))
     difficulty = _load(model)
+    if ledger is not None:
+        scores = _recorded_scores(ledger, difficulty)
+        source = ledger
+    else:
+        assert data is not None
+        source = str(data)
+        try:
+            with data.open("rb") as fh:
+                scores = [difficulty.score(p) for p in read_prompts(fh)]
+        except OSError as exc:
+            fail(UsageError(f"cannot read {data}: {exc.strerror or exc}"))
+        except ValueError as exc:
+            fail(UsageError(f"{data}: {exc}"))
     try:
-        with data.open("rb") as fh:
-            scores = [difficulty.score(p) for p in read_prompts(fh)]
         calibration = calibrate_threshold(scores, strong_share)
-    except OSError as exc:
-        fail(UsageError(f"cannot read {data}: {exc.strerror or exc}"))
     except ValueError as exc:
-        fail(UsageError(f"{data}: {exc}"))
+        fail(UsageError(f"{source}: {exc}"))
     if as_json:
         payload = {
             "threshold": calibration.threshold,

@@ -154,6 +154,35 @@ def _check_semantics(config: Config, located: Located, file: str) -> None:
             )
         if budget.daily_usd is None and budget.monthly_usd is None:
             raise _error(located, file, ("budgets", b), "a budget needs daily_usd or monthly_usd")
+    _check_learning(config, located, file)
+
+
+def _check_learning(config: Config, located: Located, file: str) -> None:
+    learning = config.learning
+    names = set(config.deployments)
+    if learning.judge is not None:
+        for key in ("deployment", "strong"):
+            name = getattr(learning.judge, key)
+            if name not in names:
+                raise _error(
+                    located, file, ("learning", "judge", key), _unknown_deployment(name, names)
+                )
+        if not learning.record:
+            raise _error(
+                located,
+                file,
+                ("learning", "judge"),
+                "the judge's scores train on recorded features: set learning.record: true",
+            )
+    if learning.model is not None:
+        from hybridllm.learned.model import DifficultyModel, ModelFormatError
+
+        path = Path(learning.model).expanduser()
+        if path.exists():  # not written yet: the shipped model until `hybridllm learn` writes it
+            try:
+                DifficultyModel.load(path)
+            except ModelFormatError as exc:
+                raise _error(located, file, ("learning", "model"), str(exc)) from None
 
 
 def _check_cycles(config: Config, located: Located, file: str) -> None:

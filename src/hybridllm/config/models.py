@@ -16,6 +16,8 @@ __all__ = [
     "Deployment",
     "DispatchConfig",
     "Escalate",
+    "Judge",
+    "Learning",
     "Limits",
     "PiiConfig",
     "Price",
@@ -214,6 +216,28 @@ class StateOptions(_Strict):
     fallback_replicas: int = Field(default=1, ge=1)  # outage: each process gets limit/N
 
 
+class Judge(_Strict):
+    """A sampled second opinion on cheap-tier answers (see docs/learning.md)."""
+
+    deployment: str  # the judge: compares the cheap answer with the strong one
+    strong: str  # the reference: answers the same prompt again
+    sample: float = Field(default=0.05, ge=0, le=1)  # share of cheap-tier answers judged
+    max_concurrency: int = Field(default=2, ge=1, le=64)  # judgements in flight; more are skipped
+
+
+class Learning(_Strict):
+    """Learning from the user's own traffic: the model ``difficulty`` uses, what is recorded."""
+
+    model: str | None = None  # difficulty artifact; unset or not written yet: the shipped one
+    record: bool = False  # keep each request's features (never its text) for `hybridllm learn`
+    judge: Judge | None = None
+
+    @property
+    def observes(self) -> bool:
+        """Whether the runtime watches completed requests (to record features or judge)."""
+        return self.record or self.judge is not None
+
+
 class Config(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     baseline: str | None = None
@@ -228,3 +252,4 @@ class Config(_Strict):
     state_options: StateOptions = StateOptions()
     server: ServerConfig = ServerConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    learning: Learning = Learning()

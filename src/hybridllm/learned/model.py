@@ -8,6 +8,7 @@ no mutable state and so is safe to call from any number of threads at once.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,14 @@ import orjson
 
 from hybridllm.learned import features
 
-__all__ = ["ARTIFACT_FORMAT", "DEFAULT_PATH", "DifficultyModel", "ModelFormatError"]
+__all__ = [
+    "ARTIFACT_FORMAT",
+    "DEFAULT_PATH",
+    "DifficultyModel",
+    "ModelFormatError",
+    "ModelSource",
+    "shipped_source",
+]
 
 ARTIFACT_FORMAT = "hybridllm-difficulty/1"
 DEFAULT_PATH = Path(__file__).with_name("model.json")
@@ -121,3 +129,44 @@ class DifficultyModel:
             return 1.0 / (1.0 + math.exp(-z))
         e = math.exp(z)
         return e / (1.0 + e)
+
+
+class ModelSource:
+    """The difficulty model a config names (``learning.model``), loaded on first use.
+
+    ``path`` None, or a file not written yet (``hybridllm learn`` writes it once a retrained
+    model beats the current one): the shipped model. Loading once per process is cheap (a few
+    KiB of JSON) but not free, so routers that never evaluate ``difficulty`` never load it.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else None
+        self._model: DifficultyModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def resolved(self) -> Path:
+        """The file the model is (or will be) read from."""
+        if self.path is not None and self.path.exists():
+            return self.path
+        return DEFAULT_PATH
+
+    def get(self) -> DifficultyModel:
+        model = self._model
+        if model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = DifficultyModel.load(self.resolved)
+                model = self._model
+        return model
+
+    def score(self, text: str, system: str | None = None) -> float:
+        return self.get().score(text, system)
+
+
+_SHIPPED = ModelSource()
+
+
+def shipped_source() -> ModelSource:
+    """The process-wide source of the shipped model (loaded once, shared: it is immutable)."""
+    return _SHIPPED

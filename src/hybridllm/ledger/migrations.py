@@ -31,8 +31,9 @@ class Migration(NamedTuple):
 # instead of grouping every attempt: the period the attempts span, the *final row* (the attempt
 # that answered, status ok or partial, with the highest attempt number; else the last attempt)
 # with its grouping columns, the request's flags, and token/cost sums of its attempts.
-# Maintained by triggers on ``ledger`` (so every writer, retention and any SQL client keeps it
-# consistent): an insert merges the new attempt in (a skipped duplicate fires nothing), a delete
+# Maintained in the transaction that writes the rows (SQLite: by the store, one upsert per batch,
+# see migration 5; Postgres: by a statement trigger, so any SQL client keeps it consistent there):
+# an insert merges the new attempts in (a skipped duplicate changes nothing), a delete
 # recomputes the request from its remaining rows (none left: the summary row goes). Ledger rows
 # are never updated. The migration backfills the rows already stored. ``ledger_requests_multi``
 # finds the requests with several attempts (their rows are read one by one), and
@@ -190,6 +191,20 @@ CREATE TRIGGER ledger_requests_on_delete AFTER DELETE ON ledger BEGIN
 END;
 """
 
+# SQLite has row triggers only: the insert trigger ran an upsert per row (~16 us of a ~30 us row
+# write). Since version 5 the store merges a whole batch instead, with one set-based upsert in the
+# batch's transaction (``SqliteStore.write_many``, ``MERGE_BATCH``): the summary rows of the
+# batch's requests are recomputed from their ledger rows, so a duplicate row the insert skipped
+# changes nothing. The delete trigger stays (retention deletes are rare and need it).
+_SQLITE_BATCHED = "DROP TRIGGER ledger_requests_on_insert;"
+
+SQLITE_MERGE_BATCH = (
+    f"INSERT INTO ledger_requests ({_RC}) "
+    + recompute_requests("ledger", "request_id IN (SELECT value FROM json_each(?))")
+    + " ON CONFLICT (request_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in REQUEST_COLUMNS[1:])
+)
+
 _POSTGRES_REQUESTS = f"""
 CREATE TABLE ledger_requests (
     request_id        TEXT             NOT NULL PRIMARY KEY,
@@ -247,6 +262,77 @@ ANALYZE ledger_requests;
 """
 
 
+# -- learning: outcomes (feedback) and each request's model features, for `hybridllm learn` -------
+#
+# ``feedback``: one row per score given to a request (a user through POST /v1/feedback or
+# `hybridllm feedback`, or the sampled judge); score in [0, 1], 1 = a good answer. Several rows
+# per request are kept (the newest of each source counts). ``request_features``: the difficulty
+# model's features of a request (hand-made signals and hashed word n-gram buckets, never its
+# text) with the tier and deployment that answered, written when ``learning.record`` is on.
+# Retention: when the last ledger row of a request is deleted, its feedback and features go too.
+
+_SQLITE_LEARNING = """
+CREATE TABLE feedback (
+    id         INTEGER PRIMARY KEY,
+    request_id TEXT    NOT NULL,
+    ts         REAL    NOT NULL,
+    score      REAL    NOT NULL CHECK (score >= 0 AND score <= 1),
+    source     TEXT    NOT NULL,
+    comment    TEXT,
+    key_name   TEXT
+);
+CREATE INDEX feedback_request ON feedback (request_id, ts);
+CREATE TABLE request_features (
+    request_id TEXT    NOT NULL PRIMARY KEY,
+    ts         REAL    NOT NULL,
+    tier       INTEGER NOT NULL,
+    deployment TEXT    NOT NULL,
+    features   TEXT    NOT NULL
+);
+CREATE INDEX request_features_ts ON request_features (ts);
+CREATE TRIGGER learning_on_ledger_delete AFTER DELETE ON ledger
+WHEN NOT EXISTS (SELECT 1 FROM ledger WHERE request_id = OLD.request_id) BEGIN
+    DELETE FROM feedback WHERE request_id = OLD.request_id;
+    DELETE FROM request_features WHERE request_id = OLD.request_id;
+END;
+"""
+
+_POSTGRES_LEARNING = """
+CREATE TABLE feedback (
+    id         BIGINT           GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id TEXT             NOT NULL,
+    ts         DOUBLE PRECISION NOT NULL,
+    score      DOUBLE PRECISION NOT NULL CHECK (score >= 0 AND score <= 1),
+    source     TEXT             NOT NULL,
+    comment    TEXT,
+    key_name   TEXT
+);
+CREATE INDEX feedback_request ON feedback (request_id, ts);
+CREATE TABLE request_features (
+    request_id TEXT             NOT NULL PRIMARY KEY,
+    ts         DOUBLE PRECISION NOT NULL,
+    tier       INTEGER          NOT NULL,
+    deployment TEXT             NOT NULL,
+    features   TEXT             NOT NULL
+);
+CREATE INDEX request_features_ts ON request_features (ts);
+CREATE FUNCTION hybridllm_learning_on_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    DELETE FROM feedback WHERE request_id IN (
+        SELECT o.request_id FROM old_rows o
+        WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.request_id = o.request_id));
+    DELETE FROM request_features WHERE request_id IN (
+        SELECT o.request_id FROM old_rows o
+        WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.request_id = o.request_id));
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER learning_on_ledger_delete AFTER DELETE ON ledger
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION hybridllm_learning_on_delete();
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -290,6 +376,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(3, "ledger_requests", _SQLITE_REQUESTS),
+    Migration(4, "learning", _SQLITE_LEARNING),
+    Migration(5, "ledger_requests_batched", _SQLITE_BATCHED),
 )
 
 
@@ -340,4 +428,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     # The function bodies hold semicolons: this migration runs as one script (no splitting).
     Migration(3, "ledger_requests", _POSTGRES_REQUESTS),
+    Migration(4, "learning", _POSTGRES_LEARNING),
+    # Postgres's insert trigger is a statement trigger: it already merges a whole batch at once.
+    Migration(5, "ledger_requests_batched", "SELECT 1"),
 )

@@ -17,6 +17,7 @@ from hybridllm.features.multimatch import LiteralMatcher
 
 if TYPE_CHECKING:
     from hybridllm.features.extract import Features
+    from hybridllm.learned.model import ModelSource
 
 __all__ = ["Condition", "ConditionError", "compile_condition"]
 
@@ -53,23 +54,21 @@ _FLAG_FIELDS: dict[str, Callable[[Features], bool]] = {
 }
 
 
-def _difficulty(f: Features) -> float:
+def _difficulty(source: ModelSource) -> Callable[[Features], float]:
     """The learned model's chance that the cheap tier falls short (computed only when a rule
     asks: it costs ~0.1 ms, more than the rest of the decision)."""
-    from hybridllm.learned.model import DifficultyModel
 
-    global _model
-    if _model is None:
-        _model = DifficultyModel.load()
-    return float(_model.score(f.last_user, f.system_text or None))
+    def get(f: Features) -> float:
+        return float(source.score(f.last_user, f.system_text or None))
+
+    return get
 
 
-_model: Any = None
 _NUMBER_FIELDS: dict[str, Callable[[Features], float]] = {
     "tokens": lambda f: f.tokens,
     "batch_size": lambda f: f.batch_size,
-    "difficulty": _difficulty,
 }
+_DIFFICULTY = "difficulty"
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -78,7 +77,16 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _NUM = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(-?\d+(?:\.\d+)?)\s*$")
-KNOWN_KEYS = (*_STRING_FIELDS, *_FLAG_FIELDS, *_NUMBER_FIELDS, "keywords", "all", "any", "not")
+KNOWN_KEYS = (
+    *_STRING_FIELDS,
+    *_FLAG_FIELDS,
+    *_NUMBER_FIELDS,
+    _DIFFICULTY,
+    "keywords",
+    "all",
+    "any",
+    "not",
+)
 
 
 @dataclass(eq=False)
@@ -154,35 +162,54 @@ class _Not(Condition):
         return not self.part.holds(f)
 
 
-def compile_condition(when: Any, path: tuple[str | int, ...] = ()) -> Condition:
+def compile_condition(
+    when: Any, path: tuple[str | int, ...] = (), *, difficulty: ModelSource | None = None
+) -> Condition:
+    """Compile a ``when:`` value; ``difficulty`` is the model the ``difficulty`` condition asks
+    (the config's ``learning.model``; None: the shipped model)."""
     if isinstance(when, list):
-        return _group(_All, when, path, "all")
+        return _group(_All, when, path, "all", difficulty)
     if not isinstance(when, dict) or not when:
         raise ConditionError("a condition is a non-empty mapping, e.g. {task_type: code}", path)
-    parts = [_leaf(str(key), value, (*path, key)) for key, value in when.items()]
+    parts = [_leaf(str(key), value, (*path, key), difficulty) for key, value in when.items()]
     if len(parts) == 1:
         return parts[0]
     return _All(tuple(parts), " and ".join(p.text for p in parts))
 
 
 def _group(
-    cls: type[_All] | type[_Any], items: Any, path: tuple[str | int, ...], word: str
+    cls: type[_All] | type[_Any],
+    items: Any,
+    path: tuple[str | int, ...],
+    word: str,
+    difficulty: ModelSource | None,
 ) -> Condition:
     if not isinstance(items, list) or not items:
         raise ConditionError(f"'{word}' takes a non-empty list of conditions", path)
-    parts = tuple(compile_condition(item, (*path, i)) for i, item in enumerate(items))
+    parts = tuple(
+        compile_condition(item, (*path, i), difficulty=difficulty) for i, item in enumerate(items)
+    )
     joiner = " and " if cls is _All else " or "
     return cls(parts, "(" + joiner.join(p.text for p in parts) + ")")
 
 
-def _leaf(key: str, value: Any, path: tuple[str | int, ...]) -> Condition:
+def _leaf(
+    key: str, value: Any, path: tuple[str | int, ...], difficulty: ModelSource | None
+) -> Condition:
     if key == "all":
-        return _group(_All, value, path, "all")
+        return _group(_All, value, path, "all", difficulty)
     if key == "any":
-        return _group(_Any, value, path, "any")
+        return _group(_Any, value, path, "any", difficulty)
     if key == "not":
-        inner = compile_condition(value, path)
+        inner = compile_condition(value, path, difficulty=difficulty)
         return _Not(inner, f"not {inner.text}")
+    if key == _DIFFICULTY:
+        test, shown = _number_test(value, path, key)
+        if difficulty is None:
+            from hybridllm.learned.model import shipped_source
+
+            difficulty = shipped_source()
+        return _Number(_difficulty(difficulty), test, f"{key} {shown}")
     if key in _STRING_FIELDS:
         values = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(v, str) for v in values):

@@ -8,6 +8,7 @@ from hybridllm.config.loader import expand_chain
 from hybridllm.config.models import Config, Deployment, Route
 from hybridllm.errors import RoutingError
 from hybridllm.features.extract import Features
+from hybridllm.learned.model import ModelSource, shipped_source
 from hybridllm.policy.conditions import Condition, compile_condition
 from hybridllm.policy.decision import Decision
 from hybridllm.pricing import Rates
@@ -26,10 +27,18 @@ class _Rule:
 class Policy:
     def __init__(self, config: Config, rates: dict[str, Rates]) -> None:
         self.deployments: dict[str, Deployment] = dict(config.deployments)
+        # The model the `difficulty` condition asks: the config's learning.model, loaded lazily.
+        self.difficulty = (
+            shipped_source()
+            if config.learning.model is None
+            else ModelSource(config.learning.model)
+        )
         self.rules = tuple(
             _Rule(
                 route,
-                None if route.when is None else compile_condition(route.when),
+                None
+                if route.when is None
+                else compile_condition(route.when, difficulty=self.difficulty),
                 tuple(expand_chain(config, route.use)),
                 "no conditions (default)" if route.when is None else "",
             )

@@ -29,7 +29,7 @@ def _errors(envelope: str, *statuses: int) -> dict[str, _S]:
     descriptions = {
         400: "Bad request: malformed JSON, wrong types, bad hint, forbidden field",
         401: "Missing or invalid API key",
-        404: "Unknown model",
+        404: "Unknown model (feedback: unknown request_id)",
         413: "Body larger than server.max_body_bytes",
         429: "Rate limited or over budget (Retry-After when known)",
         502: "Upstream error",
@@ -160,6 +160,25 @@ def _schemas(models: list[str], tiers: list[int]) -> dict[str, _S]:
                 "hybridllm": hints,
             },
         },
+        "FeedbackRequest": {
+            "type": "object",
+            "required": ["request_id", "score"],
+            "additionalProperties": False,
+            "properties": {
+                "request_id": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+                    "description": "The x-request-id header of the answer being scored.",
+                },
+                "score": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "1 = a good answer, 0 = a useless one.",
+                },
+                "comment": {"type": "string", "maxLength": 2000},
+            },
+        },
         "OpenAIError": {
             "type": "object",
             "required": ["error"],
@@ -243,6 +262,17 @@ def openapi_document(config: Config) -> _S:
                     "requestBody": _json_body(_ref("ChatCompletionRequest")),
                     "responses": {
                         "200": {"description": "The decision", **json_ok},
+                        **_errors("OpenAIError", 400, 401, 404, 413),
+                    },
+                }
+            },
+            "/v1/feedback": {
+                "post": {
+                    "operationId": "createFeedback",
+                    "description": "Score an answer for `hybridllm learn` (docs/learning.md).",
+                    "requestBody": _json_body(_ref("FeedbackRequest")),
+                    "responses": {
+                        "200": {"description": "The feedback was stored", **json_ok},
                         **_errors("OpenAIError", 400, 401, 404, 413),
                     },
                 }
