@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from hybridllm.errors import UsageError
+from hybridllm.ledger.spool import Spool, spool_dir
 from hybridllm.ledger.sqlite import SqliteStore
 from hybridllm.ledger.store import LedgerStore
 
-__all__ = ["open_store", "sqlite_path"]
+__all__ = ["open_spool", "open_store", "sqlite_path"]
 
 _POSTGRES = ("postgresql://", "postgres://", "postgresql+")
 
@@ -39,6 +40,16 @@ def open_store(url: str, *, migrate: bool = True) -> LedgerStore:
             store.close()
             raise
     return store
+
+
+def open_spool(url: str) -> Spool | None:
+    """The spool for the ledger ``url``: SQLite on a file has one (rows are crash-safe once
+    spooled, see :mod:`hybridllm.ledger.spool`); in memory and Postgres have none (a reply
+    waits for its row's commit)."""
+    if url.startswith(_POSTGRES):
+        return None
+    path = sqlite_path(url)
+    return None if path == ":memory:" else Spool(spool_dir(path))
 
 
 def sqlite_path(url: str) -> str:

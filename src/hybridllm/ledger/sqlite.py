@@ -5,6 +5,10 @@ is in the WAL file (in the OS page cache at least) before ``COMMIT`` returns, so
 process being killed (``kill -9``, the OOM killer, a crash of the gateway). It may not survive a
 crash of the OS or a power cut: that would need ``synchronous=FULL`` (an fsync per commit), which
 this store does not use. The WAL keeps the file consistent either way.
+
+The gateway's writer also spools each row to a file beside the database before it is committed
+(:mod:`hybridllm.ledger.spool`); opening a store on a file replays what a dead process left there,
+so every reader sees every row a caller was answered with.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hybridllm.errors import UsageError
-from hybridllm.ledger.migrations import MIGRATIONS, Migration
+from hybridllm.ledger.migrations import MIGRATIONS, SQLITE_MERGE_BATCH, Migration
 from hybridllm.ledger.row import COLUMNS, LedgerRow
+from hybridllm.ledger.spool import recover, spool_dir
 
 __all__ = ["BUSY_TIMEOUT_MS", "SqliteStore"]
 
@@ -32,6 +39,7 @@ _INSERT = (
 )
 _SELECT = f"SELECT {_COLUMN_LIST} FROM ledger"
 _STREAMED = COLUMNS.index("streamed")
+_encode_ids = msgspec.json.Encoder().encode
 
 
 class SqliteStore:
@@ -62,6 +70,8 @@ class SqliteStore:
             self.close()
             raise
         self._rows_since_checkpoint = 0
+        self._summary: bool | None = None  # does ledger_requests exist (known after 1st write)
+        self._recover_spool()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -74,6 +84,22 @@ class SqliteStore:
 
     def migrate(self) -> None:
         apply_migrations(self.conn, MIGRATIONS)
+        self._summary = None
+        self._recover_spool()
+
+    def _recover_spool(self) -> None:
+        """Replay the spool segments of processes that died before committing them."""
+        if self.path == ":memory:":
+            return
+        directory = spool_dir(self.path)
+        if not directory.is_dir():
+            return
+        has_ledger = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'"
+        ).fetchone()
+        if has_ledger is None:  # not migrated yet: migrate() comes back here
+            return
+        recover(directory, self.write_many)
 
     # A passive checkpoint when the writer is idle; a forced one past this many rows so that a
     # ledger under sustained load still keeps its WAL bounded (~ tens of MB).
@@ -87,14 +113,25 @@ class SqliteStore:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self._rows_since_checkpoint = 0
 
+    def _has_summary(self, conn: sqlite3.Connection) -> bool:
+        if self._summary is None:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_requests'"
+            ).fetchone()
+            self._summary = found is not None
+        return self._summary
+
     def write_many(self, rows: Sequence[LedgerRow]) -> None:
         if not rows:
             return
         params = [_params(row) for row in rows]
+        ids = _encode_ids(sorted({row.request_id for row in rows}))
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT, params)
+            if self._has_summary(conn):  # a ledger from before migration 3 has none yet
+                conn.execute(SQLITE_MERGE_BATCH, (ids,))  # the batch's requests' summary rows
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)

@@ -13,6 +13,16 @@ for a batch to fill, unless somebody is waiting on a pending row (``wait_durable
 then it commits at once. Rows that arrive while a batch is being committed go into the next batch,
 so at a high rate of requests one commit carries many rows, and at a low rate nobody waits.
 
+With a spool (:mod:`hybridllm.ledger.spool`, the SQLite ledger on a file), ``submit`` also
+appends the row to a spool file, which makes it crash-safe at once: ``wait_durable`` returns
+without waiting for a commit, and the thread commits in full batches. Segments of the spool whose
+rows are all committed are deleted; a process that dies leaves its segments to be replayed by the
+next process that opens the ledger.
+
+Housekeeping (``store.maintain``, a WAL checkpoint for SQLite) runs when no row has arrived for
+``idle_after`` seconds, or as the store decides under sustained load, never inside a commit that
+replies wait for.
+
 Failures: a batch whose write raises is put back at the head of the queue, the error is logged
 (its type and message, a row count and a sequence range, never row values), and the write is
 retried with full-jitter exponential backoff. Rows are never dropped while the writer runs; only
@@ -27,14 +37,17 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from hybridllm.ledger.row import LedgerRow
+from hybridllm.ledger.spool import Spool
 from hybridllm.ledger.store import LedgerStore
 from hybridllm.redact import redact
 
@@ -71,6 +84,8 @@ class LedgerWriter:
         flush_interval: float = 0.05,
         retry_initial: float = 0.05,
         retry_max: float = 5.0,
+        spool: Spool | None = None,
+        idle_after: float = 0.5,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -81,6 +96,9 @@ class LedgerWriter:
         self._flush_interval = flush_interval
         self._retry_initial = retry_initial
         self._retry_max = retry_max
+        self._spool = spool
+        self._idle_after = idle_after
+        self._maintenance_due = False  # a commit happened since the last maintain(idle=True)
 
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the writer's thread waits on it
@@ -89,6 +107,7 @@ class LedgerWriter:
         self._oldest_pending_at = 0.0  # monotonic time the pending queue last became non-empty
         self._next_seq = 1
         self._committed_seq = 0  # the watermark: every seq <= this is committed
+        self._spooled_seq = 0  # every seq <= this is in the spool (crash-safe, not committed)
         self._wanted_seq = 0  # the highest seq a wait_durable() or flush() is waiting for
         self._waiters: list[_Waiter] = []  # a heap by seq
         self._tiebreak = itertools.count()
@@ -156,8 +175,13 @@ class LedgerWriter:
             self._pending.clear()
             waiters, self._waiters = self._waiters, []
             self._done.notify_all()
+            spool, self._spool = self._spool, None
+        if spool is not None:
+            # Rows the store would not take stay in the spool: the next process replays them.
+            spool.close(delete=lost == 0)
         if lost:
-            log.error("ledger writer closed with %d rows it could not commit", lost)
+            kept = " (they stay in the spool for the next start)" if spool is not None else ""
+            log.error("ledger writer closed with %d rows it could not commit%s", lost, kept)
         for _, _, loop, future in waiters:
             _resolve(loop, future, LedgerWriterClosedError("the ledger writer closed first"))
         atexit.unregister(self.close)
@@ -171,6 +195,8 @@ class LedgerWriter:
                 raise LedgerWriterClosedError("the ledger writer is closed")
             seq = self._next_seq
             self._next_seq += 1
+            if self._spool is not None:
+                self._append_to_spool(seq, row)
             was_empty = not self._pending
             if was_empty:
                 self._oldest_pending_at = time.monotonic()
@@ -185,6 +211,9 @@ class LedgerWriter:
         Works from any event loop. Cancelling the wait (e.g. ``asyncio.wait_for``) is safe.
         Raises :class:`LedgerWriterClosedError` if the writer closes without committing it.
         """
+        with self._lock:
+            if seq <= self._committed_seq or seq <= self._spooled_seq:
+                return
         loop = asyncio.get_running_loop()
         with self._lock:
             if seq <= self._committed_seq:
@@ -221,6 +250,21 @@ class LedgerWriter:
             if self._committed_seq < target:
                 raise LedgerWriterClosedError("the ledger writer closed first")
 
+    def _append_to_spool(self, seq: int, row: LedgerRow) -> None:
+        """Under the lock. A spool that fails (disk full) is closed, its files kept for the next
+        start; from then on replies wait for their commit, as without a spool."""
+        assert self._spool is not None
+        try:
+            self._spool.append(seq, row)
+        except OSError as exc:
+            log.error(
+                "ledger spool write failed, replies now wait for their commit: %s", _describe(exc)
+            )
+            spool, self._spool = self._spool, None
+            spool.close(delete=False)
+            return
+        self._spooled_seq = seq
+
     def stats(self) -> WriterStats:
         with self._lock:
             return WriterStats(
@@ -239,6 +283,9 @@ class LedgerWriter:
             store = self._factory()
             try:
                 store.migrate()
+                if self._spool is not None:
+                    # After the store opened: opening replays the segments of dead processes.
+                    self._spool.open()
             except BaseException:
                 store.close()
                 raise
@@ -260,7 +307,11 @@ class LedgerWriter:
 
     def _commit_loop(self, store: LedgerStore) -> None:
         failures = 0
+        maintain = getattr(store, "maintain", None)
         while (batch := self._next_batch()) is not None:
+            if not batch:  # idle for idle_after since the last commit
+                self._maintain(maintain, idle=True)
+                continue
             try:
                 store.write_many([row for _, row in batch])
             except Exception as exc:
@@ -285,15 +336,19 @@ class LedgerWriter:
                 log.warning("ledger writes recovered after %d failed attempts", failures)
                 failures = 0
             self._mark_committed(batch[-1][0], len(batch))
-            maintain = getattr(store, "maintain", None)
-            if maintain is not None:
-                try:
-                    maintain(idle=not self._pending)
-                except Exception as exc:  # housekeeping must never stop rows from moving
-                    log.warning("ledger maintenance failed: %s", _describe(exc))
+            self._maintain(maintain, idle=False)
+
+    @staticmethod
+    def _maintain(maintain: Callable[..., None] | None, *, idle: bool) -> None:
+        if maintain is not None:
+            try:
+                maintain(idle=idle)
+            except Exception as exc:  # housekeeping must never stop rows from moving
+                log.warning("ledger maintenance failed: %s", _describe(exc))
 
     def _next_batch(self) -> list[tuple[int, LedgerRow]] | None:
-        """Wait for a batch worth committing now; None when the writer should stop."""
+        """Wait for a batch worth committing now; None when the writer should stop, [] when it
+        has been idle for ``idle_after`` since its last commit (time for housekeeping)."""
         with self._lock:
             while True:
                 if self._abandon:
@@ -301,7 +356,12 @@ class LedgerWriter:
                 if not self._pending:
                     if self._closing:
                         return None
-                    self._wake.wait()
+                    if self._maintenance_due:
+                        if not self._wake.wait(self._idle_after) and not self._pending:
+                            self._maintenance_due = False
+                            return []
+                    else:
+                        self._wake.wait()
                     continue
                 if (
                     self._closing
@@ -318,10 +378,14 @@ class LedgerWriter:
 
     def _mark_committed(self, seq: int, n: int) -> None:
         ready: list[_Waiter] = []
+        done_segments: list[Path] = []
         with self._lock:
             self._committed_seq = seq
             self._committed += n
             self._batches += 1
+            self._maintenance_due = True
+            if self._spool is not None:
+                done_segments = self._spool.release(seq)
             while self._waiters and self._waiters[0][0] <= seq:
                 ready.append(heapq.heappop(self._waiters))
             self._done.notify_all()  # flush() callers
@@ -332,6 +396,9 @@ class LedgerWriter:
             by_loop.setdefault(loop, []).append(future)
         for loop, futures in by_loop.items():
             _resolve_all(loop, futures)
+        for path in done_segments:  # every row in them is committed
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._retry_max, self._retry_initial * 2 ** min(failures - 1, 30))
