@@ -91,6 +91,10 @@ async def local_runtime(
 
 
 def ledger_rows(runtime: Runtime) -> list[LedgerRow]:
+    """The committed rows (a running writer commits spooled rows within its flush interval:
+    flush first)."""
+    if runtime.writer is not None:
+        runtime.writer.flush(10)
     store = open_store(runtime.ledger_url)
     try:
         return list(store.rows())

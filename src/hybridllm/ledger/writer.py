@@ -211,9 +211,10 @@ class LedgerWriter:
         Works from any event loop. Cancelling the wait (e.g. ``asyncio.wait_for``) is safe.
         Raises :class:`LedgerWriterClosedError` if the writer closes without committing it.
         """
-        with self._lock:
-            if seq <= self._committed_seq or seq <= self._spooled_seq:
-                return
+        # Both watermarks only grow, and reading an int is atomic: no lock on the fast path (a
+        # lock the writer's thread holds would cost the event loop a thread switch).
+        if seq <= self._spooled_seq or seq <= self._committed_seq:
+            return
         loop = asyncio.get_running_loop()
         with self._lock:
             if seq <= self._committed_seq:
