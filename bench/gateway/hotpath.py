@@ -7,6 +7,11 @@ drives it with wrk while ``py-spy record -f raw`` samples every thread, then pri
 samples per thread, the top functions by self time, and the inclusive share of chosen frames.
 The raw profile stays in the work directory it names (feed it to speedscope or flamegraph.pl).
 Needs ``py-spy`` (``pip install py-spy``) and the same Debian packages as ``run.py``.
+
+    --no-spy            only CPU-us per request (quick A/B of a change; run it a few times)
+    --no-spy --rss      RSS every tenth of the run (does memory level off?)
+    --gil               sample only the thread holding the GIL (Python work, no waiting)
+    --env NAME=VALUE    an environment variable for C (e.g. HYBRIDLLM_LEDGER_DURABLE=0)
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ def main() -> None:
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--env", action="append", default=[], help="NAME=VALUE for C")
     p.add_argument("--no-spy", action="store_true", help="only measure rps and CPU-us/req")
+    p.add_argument("--rss", action="store_true", help="with --no-spy: RSS at 1/5 and at the end")
     p.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
     a = p.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -79,7 +85,17 @@ def main() -> None:
         time.sleep(1)
         cpu0 = T.cpu_seconds(c.pid)
         if a.no_spy:
-            time.sleep(a.seconds)
+            if a.rss:
+                rss0 = 0.0
+                for i in range(10):
+                    time.sleep(a.seconds / 10)
+                    rss = T.rss_mb(c.pid)
+                    rss0 = rss0 or rss
+                    print(f"  t={(i + 1) * a.seconds / 10:.0f}s RSS {rss:.1f} MB", flush=True)
+                rss1 = T.rss_mb(c.pid)
+                print(f"RSS {rss0:.1f} -> {rss1:.1f} MB ({100 * (rss1 - rss0) / rss0:+.2f}%)")
+            else:
+                time.sleep(a.seconds)
         else:
             subprocess.run(
                 [

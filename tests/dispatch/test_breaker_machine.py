@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -84,8 +86,11 @@ class BreakerMachine(RuleBasedStateMachine):
                 self.half_open = False
                 self.cooldown = SETTINGS.cooldown
             return
+        # Outcomes count in one-second buckets: at the start of the second they happened in.
         self.outcomes = [
-            (t, f) for t, f in [*self.outcomes, (now, failed)] if t >= now - SETTINGS.window
+            (t, f)
+            for t, f in [*self.outcomes, (math.floor(now), failed)]
+            if t >= now - SETTINGS.window
         ]
         fails = sum(f for _, f in self.outcomes)
         if (
