@@ -7,7 +7,7 @@
 Targets (one worker each, pinned to CPU 0; wrk, nginx and the TTFB client pinned to CPU 1):
   A  wrk straight to the upstream (nginx canned JSON/SSE; nginx + echo_sleep for the 50 ms one)
   B  a bare pass-through on hybridllm's stack (starlette, uvicorn uvloop/httptools, aiohttp)
-  C  hybridllm serve: six rules, PII scan, SQLite ledger (durable group commit), metrics
+  C  hybridllm serve: six rules, PII scan, SQLite ledger (crash-safe spool + batches), metrics
   D  LiteLLM proxy (pinned release, own venv bench/.venv-litellm, no database)
 
 Figures: max sustained RPS with zero errors (2 KB and 100 KB bodies), CPU-us per request, RSS
