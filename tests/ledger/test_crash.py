@@ -80,17 +80,17 @@ def test_a_process_that_exits_without_closing_the_writer_still_commits_its_rows(
         store.close()
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_every_row_reported_durable_survives_kill_9(tmp_path: Path) -> None:
-    db = tmp_path / "crash" / "ledger.db"
+def kill_after_durable(script: str, db: Path, cwd: Path, count: int) -> int:
+    """Run ``script`` (it prints ``durable N`` per row it saw durable) and ``kill -9`` it once it
+    has reported ``count`` rows; the last N it reported."""
     durable = 0
     with subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db)],
+        [sys.executable, "-c", script, str(db)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(),
-        cwd=tmp_path,
+        cwd=cwd,
     ) as proc:
         watchdog = threading.Timer(10, proc.kill)  # never hang the test run
         watchdog.start()
@@ -100,15 +100,22 @@ def test_every_row_reported_durable_survives_kill_9(tmp_path: Path) -> None:
                 match = re.fullmatch(r"durable (\d+)\n", line)
                 assert match, line
                 durable = int(match.group(1))
-                if durable >= 300:
+                if durable >= count:
                     os.kill(proc.pid, signal.SIGKILL)  # mid-flight: the child never stops writing
                     break
             proc.wait(5)
             stderr = proc.stderr.read() if proc.stderr else ""
         finally:
             watchdog.cancel()
-    assert durable >= 300, f"child stopped early: {stderr[-2000:]}"
+    assert durable >= count, f"child stopped early: {stderr[-2000:]}"
     assert proc.returncode == -signal.SIGKILL
+    return durable
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_every_row_reported_durable_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "crash" / "ledger.db"
+    durable = kill_after_durable(CHILD, db, tmp_path, 300)
 
     store = SqliteStore(db)
     try:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import subprocess
-import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +15,7 @@ from hybridllm.ledger.open import open_spool
 from hybridllm.ledger.spool import SEGMENT_BYTES, Spool, _encode, recover, spool_dir
 
 from .helpers import build_row
-from .test_crash import child_env
+from .test_crash import kill_after_durable
 
 SPOOLED_CHILD = textwrap.dedent(
     """
@@ -93,31 +88,7 @@ def test_a_spooled_row_is_durable_before_any_commit(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_every_spooled_row_reported_durable_survives_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    durable = 0
-    with subprocess.Popen(
-        [sys.executable, "-c", SPOOLED_CHILD, str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-        cwd=tmp_path,
-    ) as proc:
-        watchdog = threading.Timer(10, proc.kill)
-        watchdog.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                match = re.fullmatch(r"durable (\d+)\n", line)
-                assert match, line
-                durable = int(match.group(1))
-                if durable >= 200:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-            proc.wait(5)
-            stderr = proc.stderr.read() if proc.stderr else ""
-        finally:
-            watchdog.cancel()
-    assert durable >= 200, f"child stopped early: {stderr[-2000:]}"
+    durable = kill_after_durable(SPOOLED_CHILD, db, tmp_path, 200)
     assert _segments(db), "the killed child's rows should be waiting in its spool"
     # Opening the ledger (any reader) replays what the dead process left, exactly once.
     ids = _ids(db)
