@@ -95,12 +95,15 @@ class SqliteStore:
         directory = spool_dir(self.path)
         if not directory.is_dir():
             return
-        has_ledger = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'"
-        ).fetchone()
-        if has_ledger is None:  # not migrated yet: migrate() comes back here
+        if not self._has_table("ledger"):  # not migrated yet: migrate() comes back here
             return
         recover(directory, self.write_many)
+
+    def _has_table(self, name: str) -> bool:
+        found = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
 
     # A passive checkpoint when the writer is idle; a forced one past this many rows so that a
     # ledger under sustained load still keeps its WAL bounded (~ tens of MB).
@@ -114,12 +117,9 @@ class SqliteStore:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self._rows_since_checkpoint = 0
 
-    def _has_summary(self, conn: sqlite3.Connection) -> bool:
+    def _has_summary(self) -> bool:
         if self._summary is None:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_requests'"
-            ).fetchone()
-            self._summary = found is not None
+            self._summary = self._has_table("ledger_requests")
         return self._summary
 
     def write_many(self, rows: Sequence[LedgerRow]) -> None:
@@ -131,7 +131,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT, params)
-            if self._has_summary(conn):  # a ledger from before migration 3 has none yet
+            if self._has_summary():  # a ledger from before migration 3 has none yet
                 conn.execute(SQLITE_MERGE_BATCH, (ids,))  # the batch's requests' summary rows
             conn.execute("COMMIT")
         except BaseException:
