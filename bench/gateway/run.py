@@ -164,7 +164,7 @@ class Bench:
         if name == "B":
             p = T.start_passthrough(self.work, upstream, self.server_cpus)
             url = f"http://127.0.0.1:{p.port}{UPSTREAM_PATH}"
-        elif name in ("C", "C-before", "C-nodurable"):
+        elif name in ("C", "C-before", "C-nodurable", "C-difficulty"):
             src = Path(self.args.before_src) if name == "C-before" else None
             env = {"HYBRIDLLM_LEDGER_DURABLE": "0"} if name == "C-nodurable" else None
             p = T.start_hybridllm(
@@ -458,7 +458,8 @@ def main() -> None:
     p.add_argument(
         "--targets",
         default="A,B,C,D",
-        help="comma list of A,B,C,D and C-before (--before-src), C-nodurable "
+        help="comma list of A,B,C,D and C-before (--before-src), C-difficulty (+ a difficulty "
+        "rule), C-nodurable "
         "(HYBRIDLLM_LEDGER_DURABLE=0)",
     )
     p.add_argument("--label", default="run")

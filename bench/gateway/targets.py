@@ -298,13 +298,21 @@ routes:
   - name: long_context
     when: {{tokens: ">8000"}}
     use: [premium]
-  - name: simple
+{difficulty_rule}  - name: simple
     when: {{any: [{{complexity: low}}, {{keywords: [summarize, translate, format, convert, rewrite]}}]}}
     use: [local-small, budget]
     escalate: {{min_chars: 30, phrases: ["i don't know", "as an ai"]}}
   - name: default
     use: [budget, local-small, premium]
 ledger: sqlite:///{db}
+"""
+
+# C-difficulty: the same config plus a rule on the learned difficulty score (issue 10: what scoring
+# costs a request). Every request is scored (the rule comes before the default), none matches.
+DIFFICULTY_RULE = """\
+  - name: hard
+    when: {difficulty: ">0.99"}
+    use: [premium]
 """
 
 LITELLM_CONFIG = """\
@@ -348,7 +356,8 @@ def start_hybridllm(
     port = free_port()
     db = workdir / f"ledger-{label}-{port}.db"
     cfg = workdir / f"hybridllm-{label}-{port}.yaml"
-    cfg.write_text(HYBRIDLLM_CONFIG.format(up=upstream, db=db))
+    rule = DIFFICULTY_RULE if label == "C-difficulty" else ""
+    cfg.write_text(HYBRIDLLM_CONFIG.format(up=upstream, db=db, difficulty_rule=rule))
     cmd = pinned(
         [
             str(VENV_PY),

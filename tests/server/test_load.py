@@ -33,7 +33,10 @@ async def _one(session: aiohttp.ClientSession, url: str, i: int) -> str:
 async def test_500_concurrent_streams_with_10_percent_disconnects(
     gateway: Running, mock: MockUpstream
 ) -> None:
-    mock.set_faults("primary", [{"chunk_delay": 0.02}])
+    # ~2 s per stream (100 words, 20 ms apart): a leaver's close lands while its stream is still
+    # running even when 500 streams and their clients share one busy event loop (with the
+    # default short reply, a loaded CI machine let most streams end before their leaver closed).
+    mock.set_faults("primary", [{"chunk_delay": 0.02, "reply": " ".join(["word"] * 100)}])
     baseline = len(asyncio.all_tasks())
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:

@@ -62,7 +62,10 @@ def run_serve(host: str | None, port: int, workers: int, access_log: bool) -> No
                 style="bold red",
             )
         )
+    from hybridllm.server.app import SETTLE_GC_ENV
+
     os.environ["HYBRIDLLM_CONFIG"] = str(_config_path())
+    os.environ[SETTLE_GC_ENV] = "1"  # each worker settles its garbage collector after start-up
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hybridllm-metrics-")
     install_log_redaction()

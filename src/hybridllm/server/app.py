@@ -97,6 +97,9 @@ class GatewayApp(Starlette):
 # requests, each walking every young object. At 20,000 they run every ~100 requests; the
 # objects a request leaves behind are freed by reference counting anyway.
 GC_THRESHOLD = (20_000, 20, 20)
+# Process-wide settings: only `hybridllm serve` (which owns its worker processes) asks for them;
+# an app embedded in someone else's process leaves their collector alone.
+SETTLE_GC_ENV = "HYBRIDLLM_SETTLE_GC"
 
 
 def _settle_gc() -> None:
@@ -221,7 +224,8 @@ def create_app(router: Router | None = None, *, ledger_url: str | None = None) -
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
-        _settle_gc()
+        if os.environ.get(SETTLE_GC_ENV) == "1":  # set by `hybridllm serve`: the process is ours
+            _settle_gc()
         try:
             yield
         finally:
