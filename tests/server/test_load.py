@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import aiohttp
 import orjson
@@ -52,16 +53,19 @@ async def test_500_concurrent_streams_with_10_percent_disconnects(
             break
         await asyncio.sleep(0.025)
     assert len(asyncio.all_tasks()) <= baseline, [t.get_coro() for t in asyncio.all_tasks()]
-    # A ledger row for every request that reached the upstream.
+    # A ledger row for every request that reached an upstream. Under a loaded machine a slow
+    # attempt may time out and fall back (the breaker may then send a request straight to the
+    # next deployment): count every upstream request, not only primary's.
     rows = gateway.rows()
-    reached = mock.records_for("primary")
-    assert len(reached) == CLIENTS + 1
+    reached = mock.records
     assert len(rows) == len(reached)
-    assert len({r.request_id for r in rows}) == len(rows)
+    assert len({(r.request_id, r.attempt) for r in rows}) == len(rows)
+    answering = Counter(r.request_id for r in rows if r.status in ("ok", "partial"))
+    assert all(answering[f"load-{i}"] == 1 for i in range(CLIENTS))
+    assert sum(answering.values()) == CLIENTS + 1  # and the request after the storm
     left = [r for r in rows if r.error_class == "ClientDisconnected"]
     assert all(r.status == "partial" and r.request_id.endswith("0") for r in left)
     # A leaver whose stream had already ended (the loop is shared and busy) is an "ok" row.
     assert len(left) >= LEAVERS // 2
-    assert sum(r.status == "ok" for r in rows) == len(rows) - len(left)
     in_flight = gateway.gateway.metrics.in_flight.labels("chat_completions")._value.get()
     assert in_flight == 0
