@@ -12,6 +12,7 @@ Needs ``py-spy`` (``pip install py-spy``) and the same Debian packages as ``run.
     --no-spy --rss      RSS every tenth of the run (does memory level off?)
     --gil               sample only the thread holding the GIL (Python work, no waiting)
     --env NAME=VALUE    an environment variable for C (e.g. HYBRIDLLM_LEDGER_DURABLE=0)
+    --target B          the bare pass-through instead of C (the same figures, for the ratio)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> None:
     p.add_argument("--no-spy", action="store_true", help="only measure rps and CPU-us/req")
     p.add_argument("--rss", action="store_true", help="with --no-spy: RSS at 1/5 and at the end")
     p.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
+    p.add_argument("--target", choices=["B", "C"], default="C", help="B: the bare pass-through")
     a = p.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -60,13 +62,18 @@ def main() -> None:
         ups, json_up, _sse, _slow = T.start_upstream(work, load_cpus)
         procs.extend(ups)
         env = dict(kv.split("=", 1) for kv in a.env)
-        c = T.start_hybridllm(work, json_up, server_cpus, env=env)
+        if a.target == "B":
+            c = T.start_passthrough(work, json_up, server_cpus)
+        else:
+            c = T.start_hybridllm(work, json_up, server_cpus, env=env)
         procs.append(c)
         url = f"http://127.0.0.1:{c.port}"
         wrk_env = {
             **os.environ,
             "BENCH_BODY": str(body),
-            "BENCH_PATH": "/v1/chat/completions",
+            "BENCH_PATH": "/budget/v1/chat/completions"
+            if a.target == "B"
+            else "/v1/chat/completions",
             "BENCH_RATE": "0",
             "BENCH_STOP_AFTER": "0",
             "BENCH_THREADS": "1",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,7 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hybridllm.features import pii
 from hybridllm.features.pii import DEFAULT_DETECTORS, Finding, PiiScanner
+from hybridllm.features.pii_rules import EMAIL
+from hybridllm.features.pii_secrets import SECRET_TOKEN
 
 try:
     import hyperscan  # noqa: F401
@@ -522,3 +526,39 @@ def test_scan_survives_lone_surrogates() -> None:
     text = "bad \ud800 text alice@example.com \udfff EMP-123456"
     for scanner in USER_SCANNERS.values():
         assert [f.kind for f in scanner.scan(text)] == ["email", "employee_id"]
+
+
+def _regions(ends: list[int], data: bytes, region: bytes) -> set[tuple[int, int]]:
+    """Widen each hit's last byte to its run of region characters, as the scanner does."""
+    run = re.compile(b"[" + region + b"]*")
+    rev, size = data[::-1], len(data)
+    out = set()
+    for end in ends:
+        p = end - 1
+        left, right = run.match(rev, size - 1 - p), run.match(data, p)
+        assert left is not None and right is not None
+        out.add((size - left.end(), right.end()))
+    return out
+
+
+token_texts = st.lists(
+    st.one_of(
+        st.from_regex(r"[A-Za-z0-9+/_\-]{25,70}", fullmatch=True),
+        st.sampled_from([" ", "\n", ".", "=", "@", "?", "a@b.cd", "x" * 32]),
+        st.text(alphabet="ab+/-_ .@9", max_size=40),
+    ),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(token_texts)
+def test_side_finders_give_the_regions_of_their_engine_patterns(text: str) -> None:
+    """The long-token and e-mail candidates skip the multi-pattern pass (they are found with a
+    substring search and an "@" check); their regions must be the ones the pattern gives."""
+    data = text.encode("ascii")
+    for rule, finder in ((SECRET_TOKEN, pii._token_runs), (EMAIL, pii._email_candidates)):
+        by_pattern = [m.end() for m in re.finditer(rule.engine[0].encode(), data)]
+        assert _regions(finder(data), data, rule.region) == _regions(
+            by_pattern, data, rule.region
+        ), rule.kind

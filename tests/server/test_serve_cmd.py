@@ -110,3 +110,58 @@ async def test_serve_drains_an_in_flight_stream_on_sigterm_and_flushes_the_ledge
     finally:
         store.close()
     assert [(r.request_id, r.status, r.streamed) for r in rows] == [("drain-1", "ok", True)]
+
+
+def _requests_total(exposition: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("hybridllm_requests_total{")
+    )
+
+
+async def test_metrics_of_every_worker_reach_the_scrape(tmp_path: Path, mock: MockUpstream) -> None:
+    """With --workers 2 a scrape is answered by either worker; each worker's counts are kept
+    in-process and published every FLUSH_INTERVAL, so within a few seconds the sum is exact."""
+    config, _ = _config(tmp_path, mock)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    proc = await asyncio.create_subprocess_exec(
+        str(EXE), "--config", str(config), "serve", "--port", str(port), "--workers", "2",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(400):
+                try:
+                    async with session.get(url + "/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the gateway did not come up")
+            body = orjson.dumps(chat("count me"))
+            headers = {"content-type": "application/json"}
+            for _ in range(20):
+                async with session.post(url + CHAT, data=body, headers=headers) as resp:
+                    assert resp.status == 200
+            seen = []
+            for _ in range(50):  # FLUSH_INTERVAL is 1 s: both workers publish within ~1 s
+                async with session.get(url + "/metrics") as resp:
+                    seen.append(_requests_total(await resp.text()))
+                if seen[-1] >= 20:
+                    break
+                await asyncio.sleep(0.1)
+            assert seen[-1] == 20, seen
+            assert max(seen) <= 20
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()

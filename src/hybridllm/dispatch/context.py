@@ -1,7 +1,9 @@
 """What an adapter may know about the attempt it serves, without widening its contract.
 
-Dispatch sets :data:`ATTEMPT` around each call. In-process adapters (llama.cpp) read it to decide
-whether a request may spill to the next deployment instead of queueing: a private request waits.
+Dispatch sets :data:`ATTEMPT` before each call to an in-process deployment (its wire is in
+:data:`IN_PROCESS_WIRES`): llama.cpp reads it to decide whether a request may spill to the next
+deployment instead of queueing (a private request waits). HTTP adapters never read it, so their
+calls skip it (it is on every request's path).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["ATTEMPT", "AttemptInfo"]
+__all__ = ["ATTEMPT", "IN_PROCESS_WIRES", "AttemptInfo"]
+
+IN_PROCESS_WIRES = frozenset({"llamacpp"})
 
 
 @dataclass(frozen=True, slots=True)

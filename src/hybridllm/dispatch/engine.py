@@ -12,7 +12,7 @@ import aiohttp
 from hybridllm.config.models import Deployment, Escalate
 from hybridllm.dispatch.breaker import Breaker, BreakerSettings
 from hybridllm.dispatch.clock import Clock, SystemClock
-from hybridllm.dispatch.context import ATTEMPT, AttemptInfo
+from hybridllm.dispatch.context import ATTEMPT, IN_PROCESS_WIRES, AttemptInfo
 from hybridllm.dispatch.limiter import DeploymentLimiter
 from hybridllm.dispatch.record import AttemptRecord, CallContext, LedgerSink, estimate_usage
 from hybridllm.dispatch.result import Completion, StreamMeta
@@ -95,16 +95,17 @@ class Dispatcher:
             streamed=streamed,
         )
         state.last = cand.name
-        ATTEMPT.set(
-            AttemptInfo(
-                ctx.request_id,
-                plan.decision.route,
-                plan.decision.private,
-                plan.decision.max_queue_wait,
-                has_next=state.index < len(plan.decision.chain)
-                and state.attempts < self.router.config.dispatch.max_attempts,
+        if cand.deployment.wire in IN_PROCESS_WIRES:  # only in-process adapters read it
+            ATTEMPT.set(
+                AttemptInfo(
+                    ctx.request_id,
+                    plan.decision.route,
+                    plan.decision.private,
+                    plan.decision.max_queue_wait,
+                    has_next=state.index < len(plan.decision.chain)
+                    and state.attempts < self.router.config.dispatch.max_attempts,
+                )
             )
-        )
         return record
 
     def _submit(self, row: LedgerRow, rows: list[LedgerRow]) -> int:

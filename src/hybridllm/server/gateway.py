@@ -13,6 +13,8 @@ orjson only; metrics are derived from the ledger rows (see :mod:`hybridllm.serve
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -41,7 +43,7 @@ from hybridllm.server.envelope import (
     from_engine_error,
 )
 from hybridllm.server.inbound import HintParser, guard_body, read_body
-from hybridllm.server.metrics import GatewayMetrics
+from hybridllm.server.metrics import FLUSH_INTERVAL, GatewayMetrics
 from hybridllm.server.openai_front import (
     DONE,
     decode_chat,
@@ -120,6 +122,7 @@ class Gateway:
         self.deployments = tuple(config.deployments)
         self._models = frozenset(self.deployments) | {"auto", ""}
         self.runtime: Runtime | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         runtime = Runtime(self.router, ledger_url=self.ledger_url, durable=self.durable)
@@ -131,9 +134,25 @@ class Gateway:
             from hybridllm.state.metrics import SharedStateCollector
 
             self.metrics.registry.register(SharedStateCollector(runtime.shared))
+        if self.metrics.multiprocess:  # another worker may answer the scrape: publish counts
+            self._flusher = asyncio.create_task(self._flush_metrics())
         self.runtime = runtime
 
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                self.metrics.flush()
+            except Exception:  # metrics must never stop the gateway
+                log.exception("metrics: could not flush the counts")
+
     async def close(self) -> None:
+        if self._flusher is not None:
+            flusher, self._flusher = self._flusher, None
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        self.metrics.flush()
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             await runtime.close()  # closes the upstream session, flushes the ledger
@@ -209,7 +228,7 @@ class Gateway:
         api = _API[flavor]
         rid = self.request_id(request.headers)
         m = self.metrics
-        m.in_flight_for(api).inc()
+        m.enter(api)
         streaming = False
         try:
             try:
@@ -256,7 +275,7 @@ class Gateway:
             return Response(body, 200, headers, JSON)
         finally:
             if not streaming:
-                m.in_flight_for(api).dec()
+                m.leave(api)
 
     async def _stream(
         self,
@@ -301,7 +320,7 @@ class Gateway:
 
         def on_close(disconnected: bool) -> None:
             m = self.metrics
-            m.in_flight_for(api).dec()
+            m.leave(api)
             status = 499 if disconnected else outcome.status
             seconds = time.perf_counter() - started
             m.observe(

@@ -9,6 +9,13 @@ others, the rest are ``other``); never a key, a prompt or a URL.
 With ``--workers N`` the gateway runs prometheus_client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``); ``/metrics`` then sums every worker's files.
 
+Counting is on the request path, so it is kept cheap: counter increments and the in-flight
+gauge add into plain dicts (a dict update, no lock: the event loop is one thread), and
+:meth:`GatewayMetrics.flush` applies them to the Prometheus objects, once per distinct label
+set. ``/metrics`` flushes before it renders; in multiprocess mode each worker also flushes every
+second (:data:`FLUSH_INTERVAL`), so a scrape served by another worker lags by at most that.
+Histograms are observed directly (they need the value, not a sum).
+
 Metric (type)                                   labels
 hybridllm_requests_total (counter)              api, route, deployment, status (HTTP code)
 hybridllm_attempts_total (counter)              deployment, status, error_class
@@ -89,6 +96,7 @@ METRIC_NAMES = (
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MAX_COST_CENTERS = 64
+FLUSH_INTERVAL = 1.0  # seconds; multiprocess mode: how stale another worker's scrape may be
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
@@ -208,7 +216,10 @@ class GatewayMetrics:
         self._cost = _Children(self.cost)
         self._baseline = _Children(self.baseline)
         self._savings = _Children(self.savings)
-        self.in_flight_for = _Children(self.in_flight)
+        self._in_flight = _Children(self.in_flight)
+        # Pending increments: (children, label values) -> amount; api -> requests in flight.
+        self._pending: dict[tuple[_Children, tuple[str, ...]], float] = {}
+        self._flying: dict[str, int] = {}
         self._known_centers = frozenset(known_cost_centers)
         self._other_centers: set[str] = set()
         self._previous: dict[str, str] = {}  # request id -> status of its last failed row
@@ -241,41 +252,70 @@ class GatewayMetrics:
     ) -> None:
         """One request on a model route, when it is over. Attempts come from :meth:`row`."""
         dep = deployment or "none"
-        self._requests(api, route, dep, str(status)).inc()
+        pending = self._pending
+        key: tuple[_Children, tuple[str, ...]] = (self._requests, (api, route, dep, str(status)))
+        pending[key] = pending.get(key, 0.0) + 1.0
         self._latency(api, route, dep).observe(seconds)
         if ttft is not None:
             self._ttft(api, route, dep).observe(ttft)
         if cost_usd is not None and baseline_usd is not None and baseline_usd > cost_usd:
-            self._savings(route, self.cost_center_label(cost_center)).inc(baseline_usd - cost_usd)
+            key = (self._savings, (route, self.cost_center_label(cost_center)))
+            pending[key] = pending.get(key, 0.0) + (baseline_usd - cost_usd)
+
+    def enter(self, api: str) -> None:
+        """A request on ``api`` starts (the in-flight gauge, set at the next flush)."""
+        self._flying[api] = self._flying.get(api, 0) + 1
+
+    def leave(self, api: str) -> None:
+        self._flying[api] -= 1
+
+    def flush(self) -> None:
+        """Apply the pending increments and the in-flight counts to the Prometheus objects."""
+        pending, self._pending = self._pending, {}
+        for (children, values), amount in pending.items():
+            children(*values).inc(amount)
+        for api, flying in self._flying.items():
+            self._in_flight(api).set(flying)
 
     def row(self, row: LedgerRow) -> None:
         """One attempt, as it is written to the ledger (failed requests' attempts included)."""
-        dep, route = row.deployment, row.route
-        self._attempts(dep, row.status, row.error_class or "").inc()
-        previous = self._previous.pop(row.request_id, None)
+        dep, route, status = row.deployment, row.route, row.status
+        pending = self._pending
+        key: tuple[_Children, tuple[str, ...]] = (
+            self._attempts,
+            (dep, status, row.error_class or ""),
+        )
+        pending[key] = pending.get(key, 0.0) + 1.0
+        previous = self._previous.pop(row.request_id, None) if self._previous else None
         if row.fallback_from is not None and previous != "escalated":
-            self._fallbacks(route, row.fallback_from, dep).inc()
-        if row.status in ("error", "escalated"):  # another attempt may follow
+            key = (self._fallbacks, (route, row.fallback_from, dep))
+            pending[key] = pending.get(key, 0.0) + 1.0
+        if status == "error" or status == "escalated":  # another attempt may follow
             if len(self._previous) >= 4096:
                 self._previous.clear()  # requests that ended in an error; a bound, not a leak
-            self._previous[row.request_id] = row.status
-        if row.status == "escalated":
-            self._escalations(route, dep).inc()
+            self._previous[row.request_id] = status
+        if status == "escalated":
+            key = (self._escalations, (route, dep))
+            pending[key] = pending.get(key, 0.0) + 1.0
         if not (
             row.prompt_tokens or row.completion_tokens or row.cost_usd or row.baseline_cost_usd
         ):
             return
         cc = self.cost_center_label(row.cost_center)
-        if row.prompt_tokens:
-            self._tokens(dep, route, cc, "prompt").inc(row.prompt_tokens)
-        if row.completion_tokens:
-            self._tokens(dep, route, cc, "completion").inc(row.completion_tokens)
-        if row.cached_tokens:
-            self._tokens(dep, route, cc, "cached").inc(row.cached_tokens)
+        for kind, amount in (
+            ("prompt", row.prompt_tokens),
+            ("completion", row.completion_tokens),
+            ("cached", row.cached_tokens),
+        ):
+            if amount:
+                key = (self._tokens, (dep, route, cc, kind))
+                pending[key] = pending.get(key, 0.0) + amount
         if row.cost_usd:
-            self._cost(dep, route, cc).inc(row.cost_usd)
+            key = (self._cost, (dep, route, cc))
+            pending[key] = pending.get(key, 0.0) + row.cost_usd
         if row.baseline_cost_usd:
-            self._baseline(route, cc).inc(row.baseline_cost_usd)
+            key = (self._baseline, (route, cc))
+            pending[key] = pending.get(key, 0.0) + row.baseline_cost_usd
 
     def set_breakers(self, breakers: Mapping[str, Breaker]) -> dict[str, str]:
         """Refresh the breaker gauge; returns each deployment's state name."""
@@ -287,6 +327,7 @@ class GatewayMetrics:
         return states
 
     def exposition(self) -> bytes:
+        self.flush()
         if self.multiprocess:
             from prometheus_client import multiprocess
 
