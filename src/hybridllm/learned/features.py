@@ -61,6 +61,10 @@ for _group, _words in {
 }.items():
     for _word in _words.split():
         _KEYWORDS.setdefault(_word.replace("_", " "), _group)
+_KEYWORD_WORDS = frozenset(k for k in _KEYWORDS if " " not in k)
+_KEYWORD_PHRASES = tuple((k, g) for k, g in _KEYWORDS.items() if " " in k)
+# every ASCII character but a-z becomes a space (str.translate's fast path: ASCII to ASCII)
+_NOT_A_TO_Z = {c: 32 for c in range(128) if not 97 <= c <= 122}
 _KEYWORD_GROUPS = (
     "code_words",
     "math_words",
@@ -138,11 +142,21 @@ def _log_count(n: int) -> float:
     return math.log1p(n)
 
 
+def _plain_words(lower: str) -> list[str]:
+    """``_PLAIN_WORD.findall(lower)``; for ASCII text without ``+`` (most prompts) by translate
+    and split, which is several times faster than the regex and gives the same words."""
+    if "+" in lower or not lower.isascii():
+        return _PLAIN_WORD.findall(lower)
+    return lower.translate(_NOT_A_TO_Z).split()
+
+
 def _keyword_counts(lower: str) -> dict[str, int]:
-    words = Counter(_PLAIN_WORD.findall(lower))
+    words = Counter(_plain_words(lower))
     counts = dict.fromkeys(_KEYWORD_GROUPS, 0)
-    for keyword, group in _KEYWORDS.items():
-        counts[group] += lower.count(keyword) if " " in keyword else words.get(keyword, 0)
+    for word in words.keys() & _KEYWORD_WORDS:  # the few keywords present, not every keyword
+        counts[_KEYWORDS[word]] += words[word]
+    for phrase, group in _KEYWORD_PHRASES:
+        counts[group] += lower.count(phrase)
     return counts
 
 
@@ -163,6 +177,11 @@ def signals(text: str) -> list[float]:
         symbols = sum(not (c.isalnum() or c.isspace()) for c in clipped)
     digits = n_clip - len(clipped.translate(_ASCII_DIGITS))
     upper = n_clip - len(clipped.translate(_ASCII_UPPER))
+    if digits or not clipped.isascii():  # numbers and arithmetic need a digit (\d: any script)
+        n_numbers = len(_NUMBER.findall(clipped))
+        n_math = len(_MATH.findall(clipped))
+    else:
+        n_numbers = n_math = 0
     keywords = _keyword_counts(lower)
     stripped = text.rstrip()
     first = words[0].lower().strip("\"'*#:,.") if words else ""
@@ -177,10 +196,10 @@ def signals(text: str) -> list[float]:
         non_ascii / n_clip,
         _log_count(clipped.count("?")),
         _log_count(clipped.count(". ") + clipped.count(".\n") + 1),
-        _log_count(len(_NUMBER.findall(clipped))),
+        _log_count(n_numbers),
         _log_count(sum(lower.count(m) for m in _CODE_MARKS)),
         _log_count(keywords["code_words"]),
-        _log_count(len(_MATH.findall(clipped)) + sum(lower.count(m) for m in _MATH_MARKS)),
+        _log_count(n_math + sum(lower.count(m) for m in _MATH_MARKS)),
         _log_count(keywords["math_words"]),
         _log_count(keywords["reasoning_words"]),
         _log_count(keywords["constraint_words"]),
@@ -214,8 +233,7 @@ def hashed_ngrams(text: str, bits: int, orders: Sequence[int] = (1, 2)) -> dict[
         )
     if not grams:
         return {}
-    buckets: dict[int, float] = {}
-    for gram in grams:
-        buckets[_bucket(gram, mask)] = 1.0
+    crc32 = zlib.crc32  # _bucket, inlined: this runs for every n-gram of a scored prompt
+    buckets = {crc32(gram.encode("utf-8", "surrogatepass")) & mask: None for gram in grams}
     norm = 1.0 / math.sqrt(len(buckets))
     return dict.fromkeys(buckets, norm)
