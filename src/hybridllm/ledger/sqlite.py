@@ -36,10 +36,17 @@ BUSY_TIMEOUT_MS = 5_000
 # goes through its adapter protocol: two failed attribute lookups, one of them formatting an
 # AttributeError message, for each of the ~6 NULLs and the bool of every ledger row (~1% of the
 # gateway's CPU per request). These adapters bind exactly what sqlite3 binds without them (None
-# -> NULL, bool -> 0/1), so registering them process-wide changes nothing but the cost.
-# {}.get(None) is None, bound as NULL; a C function, so the adapter costs one call
-sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
-sqlite3.register_adapter(bool, int)
+# -> NULL, bool -> 0/1). The registry is process-wide: they only fill empty slots, so an adapter
+# the embedding application registered, before or after this import, is the one that counts.
+_ADAPTERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
+    # {}.get(None) is None, bound as NULL; a C function, so the adapter costs one call
+    (type(None), cast("Callable[[Any], Any]", {}.get)),
+    (bool, int),
+)
+for _type, _adapter in _ADAPTERS:
+    if (_type, sqlite3.PrepareProtocol) not in sqlite3.adapters:
+        sqlite3.register_adapter(_type, _adapter)
+
 _FETCH = 512
 
 _COLUMN_LIST = ", ".join(COLUMNS)
