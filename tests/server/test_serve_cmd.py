@@ -65,6 +65,19 @@ async def test_serve_refuses_a_public_host_from_the_env_without_keys(
     assert b"refusing to serve on 0.0.0.0" in err
 
 
+async def _wait_until_up(session: aiohttp.ClientSession, url: str, *, tries: int) -> None:
+    """Poll ``/healthz`` every 50 ms until the gateway answers 200, or fail the test."""
+    for _ in range(tries):
+        try:
+            async with session.get(url + "/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
+    pytest.fail("the gateway did not come up")
+
+
 async def test_serve_drains_an_in_flight_stream_on_sigterm_and_flushes_the_ledger(
     tmp_path: Path, mock: MockUpstream
 ) -> None:
@@ -78,16 +91,7 @@ async def test_serve_drains_an_in_flight_stream_on_sigterm_and_flushes_the_ledge
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(url + "/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the gateway did not come up")
+            await _wait_until_up(session, url, tries=300)
             body = orjson.dumps(chat("drain me", stream=True))
             headers = {"content-type": "application/json", "x-request-id": "drain-1"}
             async with session.post(url + CHAT, data=body, headers=headers) as resp:
@@ -133,16 +137,7 @@ async def test_metrics_of_every_worker_reach_the_scrape(tmp_path: Path, mock: Mo
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(400):
-                try:
-                    async with session.get(url + "/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the gateway did not come up")
+            await _wait_until_up(session, url, tries=400)
             body = orjson.dumps(chat("count me"))
             headers = {"content-type": "application/json"}
             for _ in range(20):
