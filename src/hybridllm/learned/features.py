@@ -214,10 +214,6 @@ def signals(text: str) -> list[float]:
     return values
 
 
-def _bucket(token: str, mask: int) -> int:
-    return zlib.crc32(token.encode("utf-8", "surrogatepass")) & mask
-
-
 def hashed_ngrams(text: str, bits: int, orders: Sequence[int] = (1, 2)) -> dict[int, float]:
     """Bucket -> value for the word n-grams of ``text`` (present/absent, L2-normalised)."""
     mask = (1 << bits) - 1
@@ -233,7 +229,7 @@ def hashed_ngrams(text: str, bits: int, orders: Sequence[int] = (1, 2)) -> dict[
         )
     if not grams:
         return {}
-    crc32 = zlib.crc32  # _bucket, inlined: this runs for every n-gram of a scored prompt
+    crc32 = zlib.crc32  # a local name: this runs for every n-gram of a scored prompt
     buckets = {crc32(gram.encode("utf-8", "surrogatepass")) & mask: None for gram in grams}
     norm = 1.0 / math.sqrt(len(buckets))
     return dict.fromkeys(buckets, norm)
