@@ -169,7 +169,8 @@ def signals(text: str) -> list[float]:
     words = clipped.split()
     scale = n_chars / n_clip  # extrapolate clipped counts to the whole text
     n_words = len(words) * scale
-    if clipped.isascii():
+    ascii = clipped.isascii()
+    if ascii:
         non_ascii = 0
         symbols = len(clipped.translate(_ASCII_PLAIN))
     else:
@@ -177,7 +178,7 @@ def signals(text: str) -> list[float]:
         symbols = sum(not (c.isalnum() or c.isspace()) for c in clipped)
     digits = n_clip - len(clipped.translate(_ASCII_DIGITS))
     upper = n_clip - len(clipped.translate(_ASCII_UPPER))
-    if digits or not clipped.isascii():  # numbers and arithmetic need a digit (\d: any script)
+    if digits or not ascii:  # numbers and arithmetic need a digit (\d: any script)
         n_numbers = len(_NUMBER.findall(clipped))
         n_math = len(_MATH.findall(clipped))
     else:

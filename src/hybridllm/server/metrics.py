@@ -35,6 +35,7 @@ hybridllm_savings_usd_total (counter)           route, cost_center
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -218,7 +219,7 @@ class GatewayMetrics:
         self._savings = _Children(self.savings)
         self._in_flight = _Children(self.in_flight)
         # Pending increments: (children, label values) -> amount; api -> requests in flight.
-        self._pending: dict[tuple[_Children, tuple[str, ...]], float] = {}
+        self._pending: defaultdict[tuple[_Children, tuple[str, ...]], float] = defaultdict(float)
         self._flying: dict[str, int] = {}
         self._known_centers = frozenset(known_cost_centers)
         self._other_centers: set[str] = set()
@@ -254,13 +255,13 @@ class GatewayMetrics:
         dep = deployment or "none"
         pending = self._pending
         key: tuple[_Children, tuple[str, ...]] = (self._requests, (api, route, dep, str(status)))
-        pending[key] = pending.get(key, 0.0) + 1.0
+        pending[key] += 1.0
         self._latency(api, route, dep).observe(seconds)
         if ttft is not None:
             self._ttft(api, route, dep).observe(ttft)
         if cost_usd is not None and baseline_usd is not None and baseline_usd > cost_usd:
             key = (self._savings, (route, self.cost_center_label(cost_center)))
-            pending[key] = pending.get(key, 0.0) + (baseline_usd - cost_usd)
+            pending[key] += baseline_usd - cost_usd
 
     def enter(self, api: str) -> None:
         """A request on ``api`` starts (the in-flight gauge, set at the next flush)."""
@@ -271,7 +272,7 @@ class GatewayMetrics:
 
     def flush(self) -> None:
         """Apply the pending increments and the in-flight counts to the Prometheus objects."""
-        pending, self._pending = self._pending, {}
+        pending, self._pending = self._pending, defaultdict(float)
         for (children, values), amount in pending.items():
             children(*values).inc(amount)
         for api, flying in self._flying.items():
@@ -285,18 +286,18 @@ class GatewayMetrics:
             self._attempts,
             (dep, status, row.error_class or ""),
         )
-        pending[key] = pending.get(key, 0.0) + 1.0
+        pending[key] += 1.0
         previous = self._previous.pop(row.request_id, None) if self._previous else None
         if row.fallback_from is not None and previous != "escalated":
             key = (self._fallbacks, (route, row.fallback_from, dep))
-            pending[key] = pending.get(key, 0.0) + 1.0
+            pending[key] += 1.0
         if status == "error" or status == "escalated":  # another attempt may follow
             if len(self._previous) >= 4096:
                 self._previous.clear()  # requests that ended in an error; a bound, not a leak
             self._previous[row.request_id] = status
         if status == "escalated":
             key = (self._escalations, (route, dep))
-            pending[key] = pending.get(key, 0.0) + 1.0
+            pending[key] += 1.0
         if not (
             row.prompt_tokens or row.completion_tokens or row.cost_usd or row.baseline_cost_usd
         ):
@@ -309,13 +310,13 @@ class GatewayMetrics:
         ):
             if amount:
                 key = (self._tokens, (dep, route, cc, kind))
-                pending[key] = pending.get(key, 0.0) + amount
+                pending[key] += amount
         if row.cost_usd:
             key = (self._cost, (dep, route, cc))
-            pending[key] = pending.get(key, 0.0) + row.cost_usd
+            pending[key] += row.cost_usd
         if row.baseline_cost_usd:
             key = (self._baseline, (route, cc))
-            pending[key] = pending.get(key, 0.0) + row.baseline_cost_usd
+            pending[key] += row.baseline_cost_usd
 
     def set_breakers(self, breakers: Mapping[str, Breaker]) -> dict[str, str]:
         """Refresh the breaker gauge; returns each deployment's state name."""
