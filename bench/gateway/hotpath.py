@@ -62,18 +62,13 @@ def main() -> None:
         ups, json_up, _sse, _slow = T.start_upstream(work, load_cpus)
         procs.extend(ups)
         env = dict(kv.split("=", 1) for kv in a.env)
-        if a.target == "B":
-            c = T.start_passthrough(work, json_up, server_cpus)
-        else:
-            c = T.start_hybridllm(work, json_up, server_cpus, env=env)
+        c, target_url = T.start_b_or_c(a.target, work, json_up, server_cpus, env=env)
         procs.append(c)
         url = f"http://127.0.0.1:{c.port}"
         wrk_env = {
             **os.environ,
             "BENCH_BODY": str(body),
-            "BENCH_PATH": "/budget/v1/chat/completions"
-            if a.target == "B"
-            else "/v1/chat/completions",
+            "BENCH_PATH": target_url.removeprefix(url),
             "BENCH_RATE": "0",
             "BENCH_STOP_AFTER": "0",
             "BENCH_THREADS": "1",

@@ -83,18 +83,8 @@ def main() -> None:
             "--instr-atstart=no",
             f"--callgrind-out-file={out}",
         ]
-        original = T.pinned
-        T.pinned = lambda cmd, cpus: grind + cmd  # type: ignore[assignment]
-        try:
-            if a.target == "B":
-                proc = T.start_passthrough(work, json_up, None)
-                url = f"http://127.0.0.1:{proc.port}/budget/v1/chat/completions"
-            else:
-                env = dict(kv.split("=", 1) for kv in a.env)
-                proc = T.start_hybridllm(work, json_up, None, env=env)
-                url = f"http://127.0.0.1:{proc.port}/v1/chat/completions"
-        finally:
-            T.pinned = original
+        env = dict(kv.split("=", 1) for kv in a.env)
+        proc, url = T.start_b_or_c(a.target, work, json_up, None, env=env, wrap=grind)
         procs.append(proc)
         pid = proc.pid
         warm = asyncio.run(drive(url, body, a.warmup, a.conc))

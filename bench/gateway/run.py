@@ -34,7 +34,7 @@ from bodies import request_body
 
 RESULTS = T.REPO / "bench" / "results"
 LUA = T.HERE / "post.lua"
-UPSTREAM_PATH = "/budget/v1/chat/completions"
+UPSTREAM_PATH = T.UPSTREAM_PATH
 
 
 def loadavg() -> list[float]:
@@ -170,10 +170,10 @@ class Bench:
             p = T.start_hybridllm(
                 self.work, upstream, self.server_cpus, label=name, src=src, env=env
             )
-            url = f"http://127.0.0.1:{p.port}/v1/chat/completions"
+            url = f"http://127.0.0.1:{p.port}{T.GATEWAY_PATH}"
         elif name == "D":
             p = T.start_litellm(self.work, upstream, self.server_cpus)
-            url = f"http://127.0.0.1:{p.port}/v1/chat/completions"
+            url = f"http://127.0.0.1:{p.port}{T.GATEWAY_PATH}"
         else:
             raise ValueError(name)
         self.procs.append(p)

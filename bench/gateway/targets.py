@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,8 @@ VENV_PY = REPO / ".venv" / "bin" / "python"
 LITELLM_VENV = REPO / "bench" / ".venv-litellm"
 LITELLM_VERSION = "1.98.1"  # pinned; never 1.82.7 / 1.82.8
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
+UPSTREAM_PATH = "/budget/v1/chat/completions"  # B forwards the path it is given to the upstream
+GATEWAY_PATH = "/v1/chat/completions"
 
 
 def free_port() -> int:
@@ -334,10 +337,20 @@ general_settings:
 """
 
 
-def start_passthrough(workdir: Path, upstream: str, cpus: str | None) -> Proc:
+def start_passthrough(
+    workdir: Path, upstream: str, cpus: str | None, wrap: Sequence[str] = ()
+) -> Proc:
     port = free_port()
     cmd = pinned(
-        [str(VENV_PY), str(HERE / "passthrough.py"), "--port", str(port), "--upstream", upstream],
+        [
+            *wrap,
+            str(VENV_PY),
+            str(HERE / "passthrough.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            upstream,
+        ],
         cpus,
     )
     proc = spawn("B-passthrough", cmd, port, workdir)
@@ -352,7 +365,9 @@ def start_hybridllm(
     label: str = "C",
     src: Path | None = None,
     env: dict[str, str] | None = None,
+    wrap: Sequence[str] = (),
 ) -> Proc:
+    """``wrap``: a command the server runs under (e.g. valgrind), inside the CPU pinning."""
     port = free_port()
     db = workdir / f"ledger-{label}-{port}.db"
     cfg = workdir / f"hybridllm-{label}-{port}.yaml"
@@ -360,6 +375,7 @@ def start_hybridllm(
     cfg.write_text(HYBRIDLLM_CONFIG.format(up=upstream, db=db, difficulty_rule=rule))
     cmd = pinned(
         [
+            *wrap,
             str(VENV_PY),
             "-m",
             "hybridllm",
@@ -380,6 +396,23 @@ def start_hybridllm(
     wait_http(f"http://127.0.0.1:{port}/healthz", 60)
     proc.extra["db"] = str(db)
     return proc
+
+
+def start_b_or_c(
+    target: str,
+    workdir: Path,
+    upstream: str,
+    cpus: str | None,
+    *,
+    env: dict[str, str] | None = None,
+    wrap: Sequence[str] = (),
+) -> tuple[Proc, str]:
+    """Start B (the bare pass-through) or C (hybridllm); the process and the URL to load."""
+    if target == "B":
+        proc = start_passthrough(workdir, upstream, cpus, wrap)
+        return proc, f"http://127.0.0.1:{proc.port}{UPSTREAM_PATH}"
+    proc = start_hybridllm(workdir, upstream, cpus, env=env, wrap=wrap)
+    return proc, f"http://127.0.0.1:{proc.port}{GATEWAY_PATH}"
 
 
 def litellm_status() -> str | None:
