@@ -6,7 +6,6 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,8 +29,7 @@ __all__ = ["Plan", "RequestLike", "Router", "to_request"]
 RequestLike = ChatRequest | dict[str, Any] | str
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True, gc=False):
     """A request ready to dispatch: the text the model sees (tier tag stripped) and the decision."""
 
     request: ChatRequest

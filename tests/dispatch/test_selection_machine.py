@@ -10,11 +10,11 @@ its time, and backoff never sleeps past the deadline.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+from msgspec.structs import replace
 
 from hybridllm.config.loader import parse_config
 from hybridllm.dispatch.breaker import Breaker, BreakerSettings

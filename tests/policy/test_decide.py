@@ -194,3 +194,19 @@ routes:
     router = Router.from_config(path)
     assert router.decide(hard).route == "hard"
     assert router.decide(easy).route == "default"
+
+
+def test_repr_of_a_decision_never_shows_the_prompt_text(router: Router) -> None:
+    # Decisions end up in logs and tracebacks; the prompt (and the PII in it) must not.
+    d = router.decide(
+        {
+            "messages": [
+                {"role": "system", "content": "SYSTEM-SECRET-WORDS"},
+                {"role": "user", "content": "mail USER-SECRET-WORDS to jane@corp.example"},
+            ]
+        }
+    )
+    shown = repr(d) + repr(d.features)
+    assert "SECRET" not in shown and "jane@" not in shown
+    assert "tokens=" in repr(d.features) and "pii=frozenset({'email'})" in repr(d.features)
+    assert d.features.user_text.startswith("mail USER-SECRET-WORDS")

@@ -26,7 +26,8 @@ def ledger_url(tmp_path: Path) -> str:
     try:
         # the hand-made rows, moved to "now" so the default --since 7d covers them
         import time
-        from dataclasses import replace
+
+        from msgspec.structs import replace
 
         shift = time.time() - 3_600 - HAND_MADE[0].ts
         store.write_many([replace(r, ts=r.ts + shift) for r in HAND_MADE])

@@ -6,12 +6,12 @@ period's rows."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from hybridllm.ledger import LedgerRow, SqliteStore, open_store
@@ -92,7 +92,7 @@ def test_duplicate_writes_leave_the_summary_unchanged(store: Store) -> None:
     before = _fetch(store, f"SELECT {_COLS} FROM ledger_requests ORDER BY request_id")
     store.write_many(rows)  # the same keys again: skipped, in a COPY-sized batch
     store.write_many(rows[:10])  # and in a small one
-    altered = [dataclasses.replace(r, cost_usd=99.0, status="ok") for r in rows[:50]]
+    altered = [msgspec.structs.replace(r, cost_usd=99.0, status="ok") for r in rows[:50]]
     store.write_many(altered)  # a different row with a stored key: the first one wins
     assert _fetch(store, f"SELECT {_COLS} FROM ledger_requests ORDER BY request_id") == before
     assert_summary_matches_rows(store)

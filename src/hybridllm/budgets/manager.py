@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+from msgspec.structs import replace
 
 from hybridllm.budgets.periods import Period, period_end, period_key
 from hybridllm.budgets.state import BudgetState, Limit

@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
+import msgspec
+
 from hybridllm.dispatch.clock import Clock
 
 __all__ = ["Breaker", "BreakerSettings", "BreakerState", "Ticket"]
@@ -40,8 +42,7 @@ class BreakerSettings:
     cooldown_max: float = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
+class Ticket(msgspec.Struct, frozen=True, gc=False):
     """Leave to make one call; its outcome is reported with it. ``generation`` tells a stale
     outcome (of a call let through before the breaker last changed state) from a current one."""
 

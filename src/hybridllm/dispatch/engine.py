@@ -202,17 +202,7 @@ class Dispatcher:
                 row = record.row(status="ok", ended=ended, usage=usage, ttft=None, final=True)
                 seq = self._submit(row, rows)
                 await self._durable(seq)
-                return Completion(
-                    response=response,
-                    request_id=ctx.request_id,
-                    decision=plan.decision,
-                    deployment=cand.name,
-                    attempts=state.attempts,
-                    cost_usd=_sum_cost(rows),
-                    baseline_cost_usd=row.baseline_cost_usd,
-                    latency_ms=row.latency_ms,
-                    rows=tuple(rows),
-                )
+                return _completion(response, ctx, plan, cand, state, row, rows)
             row = record.row(status="error", ended=self.clock.now(), error_class=err.error_class)
             self._submit(row, rows)
             self._failed(cand, err, state)
@@ -226,17 +216,7 @@ class Dispatcher:
             cand, record, response, usage, ended = weak
             row = record.row(status="ok", ended=ended, usage=usage, final=True)
             await self._durable(self._submit(row, rows))
-            return Completion(
-                response=response,
-                request_id=ctx.request_id,
-                decision=plan.decision,
-                deployment=cand.name,
-                attempts=state.attempts,
-                cost_usd=_sum_cost(rows),
-                baseline_cost_usd=row.baseline_cost_usd,
-                latency_ms=row.latency_ms,
-                rows=tuple(rows),
-            )
+            return _completion(response, ctx, plan, cand, state, row, rows)
         raise self.selector.exhausted(state)
 
     # -- streaming ----------------------------------------------------------------------------
@@ -245,6 +225,29 @@ class Dispatcher:
         from hybridllm.dispatch.streaming import run_stream
 
         return run_stream(self, plan, ctx, meta)
+
+
+def _completion(
+    response: ChatResponse,
+    ctx: CallContext,
+    plan: Plan,
+    cand: Candidate,
+    state: RequestState,
+    row: LedgerRow,
+    rows: list[LedgerRow],
+) -> Completion:
+    """The answer of ``row``'s attempt, with every row of the request (positional: hot path)."""
+    return Completion(
+        response,
+        ctx.request_id,
+        plan.decision,
+        cand.name,
+        state.attempts,
+        _sum_cost(rows),
+        row.baseline_cost_usd,
+        row.latency_ms,
+        tuple(rows),
+    )
 
 
 def _sum_cost(rows: list[LedgerRow]) -> float | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from hybridllm.config.models import Deployment
 from hybridllm.features.tokens import estimate_text_tokens
 from hybridllm.ledger.row import LedgerRow, Status
@@ -22,8 +24,7 @@ class LedgerSink(Protocol):
     async def wait_durable(self, seq: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
+class CallContext(msgspec.Struct, frozen=True, gc=False):
     request_id: str
     cost_center: str | None = None
     key_name: str | None = None

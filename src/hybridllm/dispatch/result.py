@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 from hybridllm.ledger.row import LedgerRow
 from hybridllm.policy.decision import Decision
 from hybridllm.types import ChatResponse, Usage
@@ -26,8 +28,7 @@ class StreamMeta:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(msgspec.Struct, frozen=True):
     response: ChatResponse
     request_id: str
     decision: Decision

@@ -21,6 +21,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from hybridllm.config.models import Deployment, DispatchConfig
 from hybridllm.dispatch.breaker import Breaker, Ticket
 from hybridllm.dispatch.clock import Clock
@@ -49,8 +51,7 @@ class RequestState:
     last: str | None = None  # the deployment of the previous attempt
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
     name: str
     deployment: Deployment
     breaker: Breaker

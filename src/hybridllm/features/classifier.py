@@ -8,8 +8,9 @@ whatever words the document holds).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 from hybridllm.features.keywords import DEFAULT_COMPLEXITY, DEFAULT_TASK_TYPES
 from hybridllm.features.multimatch import LiteralMatcher
@@ -20,8 +21,7 @@ HEAD_CHARS = 2_000
 TAIL_CHARS = 1_000
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(msgspec.Struct, frozen=True, gc=False):
     task_type: str | None  # None: no task type's keywords matched
     complexity: str  # low | medium | high
     matched: tuple[str, ...]  # the keywords that decided it, for explanations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import msgspec
 
@@ -23,11 +22,11 @@ TIER_TAGS: dict[str, int] = {
     "cloud": 3,
     "tier3": 3,
 }
+_TEXTS = frozenset({"user_text", "last_user", "system_text"})
 _TAG = re.compile(r"^\s*\[(local|tier1|heavy|tier2|cloud|tier3)\]\s*", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Hints:
+class Hints(msgspec.Struct, frozen=True, gc=False):
     """What the caller says about a request (CLI flags, ``x-hybridllm-*`` headers, body field)."""
 
     task: str | None = None
@@ -40,8 +39,7 @@ class Hints:
     key_name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
+class Features(msgspec.Struct, frozen=True, gc=False):
     tokens: int
     output_cap: int | None
     task_type: str | None
@@ -57,9 +55,14 @@ class Features:
     has_tools: bool
     has_images: bool
     matched_keywords: tuple[str, ...] = ()
-    user_text: str = field(default="", repr=False)  # for keyword conditions; never serialised
-    last_user: str = field(default="", repr=False)  # for the difficulty model; never serialised
-    system_text: str = field(default="", repr=False)
+    user_text: str = ""  # for keyword conditions; never serialised, never in repr()
+    last_user: str = ""  # for the difficulty model; never serialised, never in repr()
+    system_text: str = ""
+
+    def __repr__(self) -> str:
+        # The prompt's text stays out of logs and tracebacks.
+        shown = (f"{k}={getattr(self, k)!r}" for k in self.__struct_fields__ if k not in _TEXTS)
+        return f"Features({', '.join(shown)})"
 
     def public(self) -> dict[str, object]:
         """The features as plain data for ``--json`` and logs (no text, no PII values)."""
@@ -140,25 +143,26 @@ class FeatureExtractor:
         else:
             tier, source = None, None
         model = request.model if request.model not in ("", "auto") else None
+        # Positional, in Features' field order (once per request, on the hot path).
         return Features(
-            tokens=tokens,
-            output_cap=request.output_cap,
-            task_type=hints.task or classification.task_type,
-            complexity=hints.complexity or classification.complexity,
-            pii=pii,
-            private_hint=bool(hints.private),
-            tier_pin=tier,
-            tier_source=source,
-            batch_size=hints.batch_size if hints.batch_size is not None else 1,
-            cost_center=hints.cost_center,
-            key_name=hints.key_name,
-            model_requested=model,
-            has_tools=bool(request.tools),
-            has_images=has_images,
-            matched_keywords=classification.matched,
-            user_text=user_text,
-            last_user=last_user,
-            system_text=system,
+            tokens,
+            request.output_cap,
+            hints.task or classification.task_type,
+            hints.complexity or classification.complexity,
+            pii,
+            bool(hints.private),
+            tier,
+            source,
+            hints.batch_size if hints.batch_size is not None else 1,
+            hints.cost_center,
+            hints.key_name,
+            model,
+            bool(request.tools),
+            has_images,
+            classification.matched,
+            user_text,
+            last_user,
+            system,
         )
 
 

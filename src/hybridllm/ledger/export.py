@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import IO
 
-import orjson
+import msgspec
 
 from hybridllm.ledger.store import LedgerStore
+
+_encode = msgspec.json.Encoder().encode
 
 __all__ = ["export_jsonl"]
 
@@ -31,6 +33,6 @@ def export_jsonl(
 def _write(store: LedgerStore, out: IO[bytes], since: float | None, until: float | None) -> int:
     n = 0
     for row in store.rows(since, until):
-        out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        out.write(_encode(row) + b"\n")
         n += 1
     return n

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 __all__ = ["COLUMNS", "LedgerRow", "Status"]
 
@@ -12,8 +13,7 @@ __all__ = ["COLUMNS", "LedgerRow", "Status"]
 Status = Literal["ok", "error", "escalated", "partial"]
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
+class LedgerRow(msgspec.Struct, frozen=True, gc=False):
     request_id: str
     attempt: int  # 1-based, in the order dispatch made them
     ts: float  # unix seconds when the attempt started
@@ -38,4 +38,4 @@ class LedgerRow:
     streamed: bool
 
 
-COLUMNS: tuple[str, ...] = tuple(LedgerRow.__dataclass_fields__)
+COLUMNS: tuple[str, ...] = LedgerRow.__struct_fields__

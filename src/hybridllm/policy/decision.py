@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from hybridllm.config.models import Escalate
 from hybridllm.features.extract import Features
@@ -10,8 +10,7 @@ from hybridllm.features.extract import Features
 __all__ = ["Decision"]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True, gc=False):
     route: str
     chain: tuple[str, ...]  # deployments to try, in order, after every filter
     private: bool

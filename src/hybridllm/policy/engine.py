@@ -99,18 +99,19 @@ class Policy:
             )
         else:
             reasons.append("no deployment left to serve this request")
+        # Positional, in Decision's field order (once per request, on the hot path).
         return Decision(
-            route=rule.route.name,
-            chain=tuple(chain),
-            private=private,
-            private_because=tuple(private_because),
-            features=features,
-            reasons=tuple(reasons),
-            dropped=tuple(dropped),
-            escalate=rule.route.escalate,
-            tiers=tuple(self.deployments[n].tier for n in chain),
-            localities=tuple(self.deployments[n].where for n in chain),
-            max_queue_wait=rule.route.max_queue_wait,
+            rule.route.name,
+            tuple(chain),
+            private,
+            tuple(private_because),
+            features,
+            tuple(reasons),
+            tuple(dropped),
+            rule.route.escalate,
+            tuple(self.deployments[n].tier for n in chain),
+            tuple(self.deployments[n].where for n in chain),
+            rule.route.max_queue_wait,
         )
 
     def _match(self, features: Features, reasons: list[str]) -> tuple[_Rule, list[str]]:

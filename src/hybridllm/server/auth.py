@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from hybridllm.config.models import ServerKey
 from hybridllm.server.envelope import GatewayError
@@ -18,8 +19,7 @@ from hybridllm.server.envelope import GatewayError
 __all__ = ["Caller", "KeyRing", "presented_key"]
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(msgspec.Struct, frozen=True, gc=False):
     """Who is calling: the key's name and the cost center it is bound to (None: anonymous)."""
 
     key_name: str | None = None
