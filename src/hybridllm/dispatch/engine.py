@@ -82,17 +82,17 @@ class Dispatcher:
     ) -> AttemptRecord:
         state.attempts += 1
         baseline = self.router.baseline
-        record = AttemptRecord(
-            ctx=ctx,
-            route=plan.decision.route,
-            attempt=state.attempts,
-            deployment=cand.deployment,
-            rates=self.router.rates[cand.name],
-            baseline=self.router.rates[baseline] if baseline else None,
-            started_wall=self.clock.wall(),
-            started=self.clock.now(),
-            fallback_from=state.last,
-            streamed=streamed,
+        record = AttemptRecord(  # positional, in field order: once per attempt
+            ctx,
+            plan.decision.route,
+            state.attempts,
+            cand.deployment,
+            self.router.rates[cand.name],
+            self.router.rates[baseline] if baseline else None,
+            self.clock.wall(),
+            self.clock.now(),
+            state.last,
+            streamed,
         )
         state.last = cand.name
         if cand.deployment.wire in IN_PROCESS_WIRES:  # only in-process adapters read it

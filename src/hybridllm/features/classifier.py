@@ -66,25 +66,32 @@ class KeywordClassifier:
             self._owners.extend(("complexity:" + level, w) for w in levels.get(level, []))
         self._order = {name: i for i, name in enumerate(self.task_types)}
         self._matcher = LiteralMatcher([phrase for _, phrase in self._owners])
+        # Per phrase index: (phrase, task name or None, "high" | "low" | None).
+        self._hits: list[tuple[str, str | None, str | None]] = [
+            (phrase, group[5:], None)
+            if group.startswith("task:")
+            else (phrase, None, group.removeprefix("complexity:"))
+            for group, phrase in self._owners
+        ]
 
     def classify(self, window: str, tokens: int) -> Classification:
         hits = self._matcher.matches(window)
         if not hits:
             return Classification(None, "medium", ())
         scores: dict[str, int] = {}
-        high: list[str] = []
-        low: list[str] = []
+        levels: set[str] = set()
         matched: list[str] = []
+        info = self._hits
         for index in sorted(hits):
-            group, phrase = self._owners[index]
+            phrase, task, level = info[index]
             matched.append(phrase)
-            if group.startswith("task:"):
-                name = group[5:]
-                scores[name] = scores.get(name, 0) + 1
-            elif group == "complexity:high":
-                high.append(phrase)
-            else:
-                low.append(phrase)
-        task = min(scores, key=lambda n: (-scores[n], self._order[n])) if scores else None
-        complexity = "high" if high else ("low" if low else "medium")
-        return Classification(task, complexity, tuple(dict.fromkeys(matched)))
+            if task is not None:
+                scores[task] = scores.get(task, 0) + 1
+            elif level is not None:
+                levels.add(level)
+        best = None
+        if scores:
+            order = self._order
+            best = min(scores, key=lambda n: (-scores[n], order[n]))
+        complexity = "high" if "high" in levels else ("low" if levels else "medium")
+        return Classification(best, complexity, tuple(dict.fromkeys(matched)))

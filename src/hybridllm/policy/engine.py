@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from hybridllm.config.loader import expand_chain
@@ -21,7 +22,7 @@ class _Rule:
     route: Route
     condition: Condition | None
     chain: tuple[str, ...]
-    matched_text: str
+    matched: str  # the reason when this rule matches
 
 
 class Policy:
@@ -33,17 +34,10 @@ class Policy:
             if config.learning.model is None
             else ModelSource(config.learning.model)
         )
-        self.rules = tuple(
-            _Rule(
-                route,
-                None
-                if route.when is None
-                else compile_condition(route.when, difficulty=self.difficulty),
-                tuple(expand_chain(config, route.use)),
-                "no conditions (default)" if route.when is None else "",
-            )
-            for route in config.routes
-        )
+        self.rules = tuple(self._rule(config, route) for route in config.routes)
+        # (rule, the condition that failed) -> the reason; formatted once, they recur on every
+        # request (conditions hash by identity; there are as many keys as condition nodes).
+        self._skipped: dict[tuple[int, Condition], str] = {}
         self._by_tier: dict[int, tuple[str, ...]] = {}
         for tier in {d.tier for d in self.deployments.values()}:
             members = [n for n, d in self.deployments.items() if d.tier == tier]
@@ -51,6 +45,15 @@ class Policy:
                 key=lambda n: (rates[n].input + rates[n].output, n) if rates[n].known else (1e9, n)
             )
             self._by_tier[tier] = tuple(members)
+
+    def _rule(self, config: Config, route: Route) -> _Rule:
+        if route.when is None:
+            cond, why = None, "it has no conditions (default)"
+        else:
+            cond = compile_condition(route.when, difficulty=self.difficulty)
+            why = cond.text
+        chain = tuple(expand_chain(config, route.use))
+        return _Rule(route, cond, chain, f"rule '{route.name}' matched: {why}")
 
     def decide(self, features: Features) -> Decision:
         reasons: list[str] = []
@@ -92,17 +95,12 @@ class Policy:
 
         for name, why in dropped:
             reasons.append(f"dropped {name}: {why}")
-        if chain:
-            reasons.append(
-                f"serve with {chain[0]}"
-                + (f", then {', '.join(chain[1:])}" if len(chain) > 1 else "")
-            )
-        else:
-            reasons.append("no deployment left to serve this request")
+        served = tuple(chain)
+        reasons.append(_serve_reason(served))
         # Positional, in Decision's field order (once per request, on the hot path).
         return Decision(
             rule.route.name,
-            tuple(chain),
+            served,
             private,
             tuple(private_because),
             features,
@@ -122,16 +120,18 @@ class Policy:
                 Route(name=f"pinned:{requested}", use=[requested]), None, (requested,), ""
             )
             return pinned, [requested]
-        for rule in self.rules:
+        for i, rule in enumerate(self.rules):
             cond = rule.condition
-            if cond is None:
-                reasons.append(f"rule '{rule.route.name}' matched: it has no conditions (default)")
-                return rule, list(rule.chain)
-            bad = cond.failing(features)
+            bad = None if cond is None else cond.failing(features)
             if bad is None:
-                reasons.append(f"rule '{rule.route.name}' matched: {cond.text}")
+                reasons.append(rule.matched)
                 return rule, list(rule.chain)
-            reasons.append(f"rule '{rule.route.name}' skipped: not ({bad.text})")
+            reason = self._skipped.get((i, bad))
+            if reason is None:
+                reason = self._skipped[i, bad] = (
+                    f"rule '{rule.route.name}' skipped: not ({bad.text})"
+                )
+            reasons.append(reason)
         raise RoutingError(
             "no rule matched this request and there is no default route "
             "(add a last rule without `when:`)"
@@ -155,3 +155,10 @@ class Policy:
         else:
             reasons.append(f"tier {tier} pinned by {source}: no deployment has tier {tier}")
         return others
+
+
+@functools.lru_cache(maxsize=1024)
+def _serve_reason(chain: tuple[str, ...]) -> str:
+    if not chain:
+        return "no deployment left to serve this request"
+    return f"serve with {chain[0]}" + (f", then {', '.join(chain[1:])}" if len(chain) > 1 else "")
