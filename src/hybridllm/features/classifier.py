@@ -59,20 +59,14 @@ class KeywordClassifier:
         for level, words in (complexity or {}).items():
             levels.setdefault(level, []).extend(words)
         self.task_types = {k: tuple(v) for k, v in tasks.items()}
-        self._owners: list[tuple[str, str]] = []  # phrase index -> (group, phrase)
-        for name, words in self.task_types.items():
-            self._owners.extend(("task:" + name, w) for w in words)
-        for level in ("high", "low"):
-            self._owners.extend(("complexity:" + level, w) for w in levels.get(level, []))
-        self._order = {name: i for i, name in enumerate(self.task_types)}
-        self._matcher = LiteralMatcher([phrase for _, phrase in self._owners])
         # Per phrase index: (phrase, task name or None, "high" | "low" | None).
         self._hits: list[tuple[str, str | None, str | None]] = [
-            (phrase, group[5:], None)
-            if group.startswith("task:")
-            else (phrase, None, group.removeprefix("complexity:"))
-            for group, phrase in self._owners
+            (w, name, None) for name, words in self.task_types.items() for w in words
         ]
+        for level in ("high", "low"):
+            self._hits.extend((w, None, level) for w in levels.get(level, []))
+        self._order = {name: i for i, name in enumerate(self.task_types)}
+        self._matcher = LiteralMatcher([phrase for phrase, _, _ in self._hits])
 
     def classify(self, window: str, tokens: int) -> Classification:
         hits = self._matcher.matches(window)
