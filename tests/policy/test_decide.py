@@ -210,3 +210,40 @@ def test_repr_of_a_decision_never_shows_the_prompt_text(router: Router) -> None:
     assert "SECRET" not in shown and "jane@" not in shown
     assert "tokens=" in repr(d.features) and "pii=frozenset({'email'})" in repr(d.features)
     assert d.features.user_text.startswith("mail USER-SECRET-WORDS")
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=_text,
+    pii=st.sampled_from(["", " mail bob@example.com ", " call +1 415 555 0100 "]),
+    tier=st.sampled_from([None, 1, 2, 3]),
+    private=st.sampled_from([None, True]),
+    tokens=st.sampled_from([None, 10, 3_000, 9_000, 40_000, 70_000, 2_000_000]),
+    output_cap=st.sampled_from([None, 100, 31_000, 64_000]),
+    model=st.sampled_from(["auto", "sonnet", "local-small"]),
+)
+def test_the_unfiltered_shortcut_decides_exactly_as_the_full_filter(
+    router: Router,
+    text: str,
+    pii: str,
+    tier: int | None,
+    private: bool | None,
+    tokens: int | None,
+    output_cap: int | None,
+    model: str,
+) -> None:
+    """Policy.decide answers the common case (no pin, not private, every window fits) from what
+    each rule worked out once; the full filter must give the same decision, reasons included."""
+    request = ChatRequest(
+        model=model,
+        messages=[Message(role="user", content=text + pii)],
+        max_tokens=output_cap,
+    )
+    plan = router.plan(request, Hints(tier=tier, private=private, tokens=tokens))
+    policy, features = router.policy, plan.decision.features
+    reasons: list[str] = []
+    rule = policy._match(features, reasons)
+    full = policy._filtered(features, rule, list(rule.chain), reasons)
+    assert plan.decision == full

@@ -23,6 +23,12 @@ class _Rule:
     condition: Condition | None
     chain: tuple[str, ...]
     matched: str  # the reason when this rule matches
+    # What a decision that keeps the whole chain says (no pin, not private, every window fits):
+    # the same on every such request, so worked out once.
+    serve: str = ""
+    tiers: tuple[int, ...] = ()
+    wheres: tuple[str, ...] = ()
+    min_window: int | None = None  # the smallest context window in the chain (None: no limit)
 
 
 class Policy:
@@ -53,11 +59,52 @@ class Policy:
             cond = compile_condition(route.when, difficulty=self.difficulty)
             why = cond.text
         chain = tuple(expand_chain(config, route.use))
-        return _Rule(route, cond, chain, f"rule '{route.name}' matched: {why}")
+        deps = [self.deployments[n] for n in chain]
+        windows = [d.context_window for d in deps if d.context_window is not None]
+        return _Rule(
+            route,
+            cond,
+            chain,
+            f"rule '{route.name}' matched: {why}",
+            _serve_reason(chain),
+            tuple(d.tier for d in deps),
+            tuple(d.where for d in deps),
+            min(windows) if windows else None,
+        )
 
     def decide(self, features: Features) -> Decision:
         reasons: list[str] = []
-        rule, chain = self._match(features, reasons)
+        rule = self._match(features, reasons)
+        window = rule.min_window
+        if (
+            rule.serve  # a rule of the config (a model pinned by name takes the full path)
+            and features.tier_pin is None
+            and not features.pii
+            and not features.private_hint
+            and not rule.route.private
+            and (window is None or features.tokens + (features.output_cap or 0) <= window)
+        ):  # nothing filters the chain: the common case, with what the rule worked out once
+            reasons.append(rule.serve)
+            return Decision(
+                rule.route.name,
+                rule.chain,
+                False,
+                (),
+                features,
+                tuple(reasons),
+                (),
+                rule.route.escalate,
+                rule.tiers,
+                rule.wheres,
+                rule.route.max_queue_wait,
+            )
+        return self._filtered(features, rule, list(rule.chain), reasons)
+
+    def _filtered(
+        self, features: Features, rule: _Rule, chain: list[str], reasons: list[str]
+    ) -> Decision:
+        """The chain of the matched rule, less what a tier pin, privacy or a context window
+        rules out; the reasons say what was dropped and why."""
         dropped: list[tuple[str, str]] = []
 
         if features.tier_pin is not None:
@@ -112,20 +159,20 @@ class Policy:
             rule.route.max_queue_wait,
         )
 
-    def _match(self, features: Features, reasons: list[str]) -> tuple[_Rule, list[str]]:
+    def _match(self, features: Features, reasons: list[str]) -> _Rule:
         requested = features.model_requested
         if requested is not None and requested in self.deployments:
             reasons.append(f"model '{requested}' requested by name: pinned to that deployment")
             pinned = _Rule(
                 Route(name=f"pinned:{requested}", use=[requested]), None, (requested,), ""
             )
-            return pinned, [requested]
+            return pinned
         for i, rule in enumerate(self.rules):
             cond = rule.condition
             bad = None if cond is None else cond.failing(features)
             if bad is None:
                 reasons.append(rule.matched)
-                return rule, list(rule.chain)
+                return rule
             reason = self._skipped.get((i, bad))
             if reason is None:
                 reason = self._skipped[i, bad] = (
