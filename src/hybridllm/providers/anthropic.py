@@ -27,7 +27,7 @@ from hybridllm.providers.convert import (
     system_text,
     tool_choice_name,
 )
-from hybridllm.providers.http import error_from_payload, load_json, post, read_body
+from hybridllm.providers.http import error_from_payload, fetch, load_json, post
 from hybridllm.providers.sse import iter_sse, parse_data
 from hybridllm.types import (
     ChatChunk,
@@ -334,8 +334,7 @@ class AnthropicAdapter:
     ) -> ChatResponse:
         body = orjson.dumps(build_body(request, deployment, stream=False))
         url = deployment.url + "/v1/messages"
-        async with post(session, deployment, url, body, _headers(deployment, stream=False)) as resp:
-            raw = await read_body(resp, deployment)
+        raw = await fetch(session, deployment, url, body, _headers(deployment, stream=False))
         return parse_response(load_json(raw, deployment), deployment)
 
     async def stream(

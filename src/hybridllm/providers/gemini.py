@@ -30,7 +30,7 @@ from hybridllm.providers.convert import (
     system_text,
     tool_choice_name,
 )
-from hybridllm.providers.http import error_from_payload, load_json, post, read_body
+from hybridllm.providers.http import error_from_payload, fetch, load_json, post
 from hybridllm.providers.sse import iter_sse, parse_data
 from hybridllm.types import (
     ChatChunk,
@@ -361,8 +361,7 @@ class GeminiAdapter:
     ) -> ChatResponse:
         body = orjson.dumps(build_body(request, deployment))
         url = _url(deployment, stream=False)
-        async with post(session, deployment, url, body, _headers(deployment, stream=False)) as resp:
-            raw = await read_body(resp, deployment)
+        raw = await fetch(session, deployment, url, body, _headers(deployment, stream=False))
         return parse_response(load_json(raw, deployment), deployment)
 
     async def stream(

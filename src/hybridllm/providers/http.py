@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "error_details",
     "error_from_payload",
+    "fetch",
     "load_json",
     "post",
     "read_body",
@@ -204,6 +205,37 @@ async def post(
             resp.release()  # fully read: the connection goes back to the pool
         else:
             resp.close()  # stopped early: drop the connection rather than drain it
+
+
+async def fetch(
+    session: aiohttp.ClientSession,
+    deployment: Deployment,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> bytes:
+    """POST ``body`` and return the 2xx answer's body; raise the mapped error otherwise.
+
+    :func:`post` for a non-streamed answer, without a context manager (this is the hot path of
+    every non-streaming request)."""
+    try:
+        resp = await session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=_connect_timeout(deployment.timeout.connect),
+        )
+    except aiohttp.ClientError as exc:
+        raise _connection_error(exc, deployment) from exc
+    try:
+        if not 200 <= resp.status < 300:
+            await _raise_for_status(resp, deployment)
+        return await read_body(resp, deployment)
+    finally:
+        if resp.content.is_eof():
+            resp.release()  # fully read: the connection goes back to the pool
+        else:
+            resp.close()  # stopped early (cancelled): drop the connection rather than drain it
 
 
 async def read_body(resp: aiohttp.ClientResponse, deployment: Deployment) -> bytes:

@@ -19,7 +19,7 @@ import msgspec
 import orjson
 
 from hybridllm.errors import StreamBrokenError
-from hybridllm.providers.http import error_from_payload, load_json, post, read_body
+from hybridllm.providers.http import error_from_payload, fetch, load_json, post
 from hybridllm.providers.sse import iter_sse, parse_data
 from hybridllm.types import (
     ChatChunk,
@@ -182,8 +182,7 @@ class OpenAIAdapter:
     ) -> ChatResponse:
         url = deployment.url + "/chat/completions"
         body = build_body(request, deployment, stream=False)
-        async with post(session, deployment, url, body, _headers(deployment, stream=False)) as resp:
-            raw = await read_body(resp, deployment)
+        raw = await fetch(session, deployment, url, body, _headers(deployment, stream=False))
         return parse_response(load_json(raw, deployment), deployment)
 
     async def stream(

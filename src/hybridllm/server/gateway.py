@@ -71,18 +71,19 @@ class _RequestIds:
     process (fresh after a fork) followed by a 64-bit counter. Unique across the workers of one
     gateway and across restarts with overwhelming probability (the ledger's key needs that)."""
 
-    __slots__ = ("_counter", "_pid", "_prefix")
+    __slots__ = ("_counter", "_prefix")
 
     def __init__(self) -> None:
-        self._pid = -1
         self._prefix = ""
         self._counter = itertools.count()
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)  # a forked worker: a new prefix
+
+    def reseed(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
     def __call__(self) -> str:
-        if self._pid != os.getpid():  # first use, or a forked worker: new random prefix
-            self._pid = os.getpid()
-            self._prefix = os.urandom(8).hex()
-            self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
         return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 

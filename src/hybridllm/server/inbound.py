@@ -182,13 +182,14 @@ class HintParser:
     def parse(
         self, headers: Mapping[str, str], body_hints: dict[str, Any] | None, caller: Caller
     ) -> Hints:
-        draft = _Draft()
+        draft: _Draft | None = None
         for header, value in headers.items():
             if not header.startswith("x-hybridllm-"):
                 continue
             name = HINT_HEADERS.get(header)
             if name is None:
                 raise _unknown_header(header)
+            draft = draft or _Draft()
             self._set(draft, name, value, header)
         if body_hints:
             for key, value in body_hints.items():
@@ -200,13 +201,14 @@ class HintParser:
                         + ", ".join(sorted(set(_BODY_NAMES.values()))),
                         param=f"hybridllm.{key}",
                     )
+                draft = draft or _Draft()
                 self._set(draft, name, value, f"hybridllm.{key}")
+        if draft is None:  # no hint at all: the common case
+            if caller.key_name is None and caller.cost_center is None:
+                return _NO_HINTS
+            draft = _Draft()
         cost_center = caller.cost_center or draft.cost_center
-        if (
-            draft == _Draft()
-            and caller.key_name is None
-            and cost_center is None  # the common case: nothing to say
-        ):
+        if draft == _EMPTY and caller.key_name is None and cost_center is None:
             return _NO_HINTS
         return Hints(
             task=draft.task,
@@ -246,6 +248,7 @@ class HintParser:
 
 
 _NO_HINTS = Hints()
+_EMPTY = _Draft()
 
 
 def _bad_hint(where: str, expected: str) -> GatewayError:
