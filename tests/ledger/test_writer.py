@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hybridllm.ledger import LedgerWriter, LedgerWriterClosedError, SqliteStore, open_store
+from hybridllm.ledger.writer import WRITER_NICENESS
 
 from .helpers import GatedStore, build_row, count_rows
 
@@ -266,3 +269,22 @@ def test_the_wal_is_checkpointed_when_the_writer_is_idle_not_inside_commits(tmp_
         assert store.count() == 3000
     finally:
         store.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are a Linux feature")
+def test_the_writer_thread_runs_at_a_lower_priority_than_the_request_path(db_path: Path) -> None:
+    writer = sqlite_factory(db_path)
+    writer.start()
+    try:
+        thread = next(t for t in threading.enumerate() if t.name == "hybridllm-ledger-writer")
+        assert thread.native_id is not None
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        theirs = os.getpriority(os.PRIO_PROCESS, thread.native_id)
+        assert theirs == min(19, mine + WRITER_NICENESS)
+        assert theirs > mine or mine == 19  # 19 is the lowest priority there is
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # only it
+        writer.submit(build_row(1))
+        writer.flush(timeout=5)
+    finally:
+        writer.close()
+    assert count_rows(db_path) == 1

@@ -39,6 +39,7 @@ import itertools
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -54,6 +55,9 @@ from hybridllm.redact import redact
 __all__ = ["LedgerWriter", "LedgerWriterClosedError", "WriterStats"]
 
 log = logging.getLogger("hybridllm.ledger")
+
+# How much less CPU priority the writer's thread has than the request path (see _lower_priority).
+WRITER_NICENESS = 5
 
 
 class LedgerWriterClosedError(RuntimeError):
@@ -280,6 +284,7 @@ class LedgerWriter:
     # -- the writer's thread ---------------------------------------------------------------
 
     def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        _lower_priority()
         try:
             store = self._factory()
             try:
@@ -404,6 +409,23 @@ class LedgerWriter:
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._retry_max, self._retry_initial * 2 ** min(failures - 1, 30))
         return random.uniform(self._retry_initial, ceiling)
+
+
+def _lower_priority() -> None:
+    """Give the calling thread (the writer) WRITER_NICENESS more niceness than the process
+    (Linux: a thread has its own nice value). When the writer and the event loop want the same
+    core, the loop goes first: a batch commit (a few ms of CPU at a high rate) no longer delays
+    the replies in flight; the writer still gets a quarter of a contended core, several times
+    what it needs (~10% of the gateway's CPU at its maximum rate), so rows cannot pile up.
+    Elsewhere, or where it is refused, the thread keeps the process's priority."""
+    if sys.platform != "linux" or WRITER_NICENESS <= 0:
+        return
+    try:
+        tid = threading.get_native_id()
+        nice = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + WRITER_NICENESS))
+    except OSError as exc:
+        log.debug("ledger writer: could not lower its priority: %s", exc)
 
 
 def _resolve(
