@@ -8,6 +8,7 @@ from collections import Counter
 import aiohttp
 import orjson
 
+from hybridllm.ledger.row import LedgerRow
 from hybridllm.mock import MockUpstream
 
 from .conftest import Running
@@ -65,7 +66,37 @@ async def test_500_concurrent_streams_with_10_percent_disconnects(
     assert sum(answering.values()) == CLIENTS + 1  # and the request after the storm
     left = [r for r in rows if r.error_class == "ClientDisconnected"]
     assert all(r.status == "partial" and r.request_id.endswith("0") for r in left)
-    # A leaver whose stream had already ended (the loop is shared and busy) is an "ok" row.
-    assert len(left) >= LEAVERS // 2
+    # A leaver whose stream had already ended is an "ok" row. Under this load (the clients, the
+    # gateway and the mock share one process and its GIL) the close of a leaver is sometimes
+    # only seen seconds later, when most streams are over: how many leavers end "partial" is
+    # timing, not behaviour. The recording itself is proven without load below.
+    assert left
     in_flight = gateway.gateway.metrics.in_flight.labels("chat_completions")._value.get()
     assert in_flight == 0
+
+
+async def test_a_client_that_leaves_mid_stream_gets_a_partial_row(
+    gateway: Running, mock: MockUpstream
+) -> None:
+    """The close is seen while the upstream is still streaming (10 s of words): the attempt is
+    recorded at once as ``partial`` with the error class ``ClientDisconnected``."""
+    mock.set_faults("primary", [{"chunk_delay": 0.05, "reply": " ".join(["word"] * 200)}])
+    body = orjson.dumps(chat("a long answer, please", stream=True))
+    headers = {"content-type": "application/json", "x-request-id": "leaver-1"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(gateway.url + CHAT, data=body, headers=headers) as resp,
+    ):
+        assert resp.status == 200
+        await resp.content.readline()
+        resp.close()
+    rows: list[LedgerRow] = []
+    for _ in range(100):  # 5 s, half of what the stream would take if the close went unseen
+        await asyncio.sleep(0.05)
+        rows = [r for r in gateway.rows() if r.request_id == "leaver-1"]
+        if rows:
+            break
+    assert [(r.status, r.error_class, r.streamed) for r in rows] == [
+        ("partial", "ClientDisconnected", True)
+    ]
+    assert rows[0].latency_ms < 5_000
