@@ -178,15 +178,14 @@ def _connect_timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(sock_connect=seconds)  # immutable: one per value, reused
 
 
-@asynccontextmanager
-async def post(
+async def _send(
     session: aiohttp.ClientSession,
     deployment: Deployment,
     url: str,
     body: bytes,
     headers: Mapping[str, str],
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    """POST ``body``; yield the 2xx response, released on exit; raise the mapped error otherwise."""
+) -> aiohttp.ClientResponse:
+    """POST ``body``; the 2xx response (to be passed to :func:`_done`), or the mapped error."""
     try:
         resp = await session.post(
             url,
@@ -196,15 +195,35 @@ async def post(
         )
     except aiohttp.ClientError as exc:
         raise _connection_error(exc, deployment) from exc
-    try:
-        if not 200 <= resp.status < 300:
+    if not 200 <= resp.status < 300:
+        try:
             await _raise_for_status(resp, deployment)
+        finally:
+            _done(resp)
+    return resp
+
+
+def _done(resp: aiohttp.ClientResponse) -> None:
+    if resp.content.is_eof():
+        resp.release()  # fully read: the connection goes back to the pool
+    else:
+        resp.close()  # stopped early: drop the connection rather than drain it
+
+
+@asynccontextmanager
+async def post(
+    session: aiohttp.ClientSession,
+    deployment: Deployment,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST ``body``; yield the 2xx response, released on exit; raise the mapped error otherwise."""
+    resp = await _send(session, deployment, url, body, headers)
+    try:
         yield resp
     finally:
-        if resp.content.is_eof():
-            resp.release()  # fully read: the connection goes back to the pool
-        else:
-            resp.close()  # stopped early: drop the connection rather than drain it
+        _done(resp)
 
 
 async def fetch(
@@ -218,24 +237,11 @@ async def fetch(
 
     :func:`post` for a non-streamed answer, without a context manager (this is the hot path of
     every non-streaming request)."""
+    resp = await _send(session, deployment, url, body, headers)
     try:
-        resp = await session.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=_connect_timeout(deployment.timeout.connect),
-        )
-    except aiohttp.ClientError as exc:
-        raise _connection_error(exc, deployment) from exc
-    try:
-        if not 200 <= resp.status < 300:
-            await _raise_for_status(resp, deployment)
         return await read_body(resp, deployment)
     finally:
-        if resp.content.is_eof():
-            resp.release()  # fully read: the connection goes back to the pool
-        else:
-            resp.close()  # stopped early (cancelled): drop the connection rather than drain it
+        _done(resp)
 
 
 async def read_body(resp: aiohttp.ClientResponse, deployment: Deployment) -> bytes:
