@@ -153,7 +153,13 @@ def test_run_serves_with_the_faults_file_until_ctrl_c(tmp_path: Path) -> None:
     code = (
         f"from pathlib import Path; from hybridllm.mock import run; run(0, Path({str(faults)!r}))"
     )
-    proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True)
+    # -X faulthandler: if it does not stop, SIGABRT makes it print where every thread is.
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-X", "faulthandler", "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -167,10 +173,19 @@ def test_run_serves_with_the_faults_file_until_ctrl_c(tmp_path: Path) -> None:
         failed.value.close()
         assert failed.value.code == 503
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        try:
+            status = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(
+                f"the mock did not stop within 10 s of Ctrl-C; where it was:\n{err[-6000:]}"
+            )
+        assert status == 0, proc.communicate(timeout=10)[1][-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
