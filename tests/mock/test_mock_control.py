@@ -150,7 +150,11 @@ def test_run_rejects_a_missing_faults_file(tmp_path: Path) -> None:
 def test_run_serves_with_the_faults_file_until_ctrl_c(tmp_path: Path) -> None:
     faults = tmp_path / "faults.yaml"
     faults.write_text("primary:\n  - status: 503\n")
+    # Ctrl-C as a terminal delivers it. A shell that starts a job in the background (`cmd &`,
+    # as CI runners may) makes it ignore SIGINT, and a Python started that way keeps ignoring
+    # it: asyncio then installs no handler and the mock would rightly never stop.
     code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
         f"from pathlib import Path; from hybridllm.mock import run; run(0, Path({str(faults)!r}))"
     )
     # -X faulthandler: if it does not stop, SIGABRT makes it print where every thread is.
