@@ -239,7 +239,7 @@ class Bench:
             order = list(live) if i % 2 == 0 else list(reversed(live))
             log(f"throughput 2KB, round {i + 1} of {rounds}: {', '.join(order)}")
             for name in order:
-                proc, url, pid = live[name]
+                _proc, url, pid = live[name]
                 for c in levels["2k"]:
                     runs[name].append(
                         {"round": i + 1, **self._level(name, pid, url, "2k", c, seconds)}

@@ -245,5 +245,5 @@ def test_the_unfiltered_shortcut_decides_exactly_as_the_full_filter(
     policy, features = router.policy, plan.decision.features
     reasons: list[str] = []
     rule = policy._match(features, reasons)
-    full = policy._filtered(features, rule, list(rule.chain), reasons)
+    full = policy._filtered(features, rule, reasons)
     assert plan.decision == full

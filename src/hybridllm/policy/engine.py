@@ -98,13 +98,12 @@ class Policy:
                 rule.wheres,
                 rule.route.max_queue_wait,
             )
-        return self._filtered(features, rule, list(rule.chain), reasons)
+        return self._filtered(features, rule, reasons)
 
-    def _filtered(
-        self, features: Features, rule: _Rule, chain: list[str], reasons: list[str]
-    ) -> Decision:
+    def _filtered(self, features: Features, rule: _Rule, reasons: list[str]) -> Decision:
         """The chain of the matched rule, less what a tier pin, privacy or a context window
         rules out; the reasons say what was dropped and why."""
+        chain = list(rule.chain)
         dropped: list[tuple[str, str]] = []
 
         if features.tier_pin is not None:

@@ -74,8 +74,6 @@ class _RequestIds:
     __slots__ = ("_counter", "_prefix")
 
     def __init__(self) -> None:
-        self._prefix = ""
-        self._counter = itertools.count()
         self.reseed()
         os.register_at_fork(after_in_child=self.reseed)  # a forked worker: a new prefix
 

@@ -206,7 +206,7 @@ class HintParser:
         if draft is None:  # no hint at all: the common case
             if caller.key_name is None and caller.cost_center is None:
                 return _NO_HINTS
-            draft = _Draft()
+            draft = _EMPTY  # only read from here on
         cost_center = caller.cost_center or draft.cost_center
         if draft == _EMPTY and caller.key_name is None and cost_center is None:
             return _NO_HINTS
