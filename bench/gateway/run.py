@@ -6,9 +6,14 @@
 
 Targets (one worker each, pinned to CPU 0; wrk, nginx and the TTFB client pinned to CPU 1):
   A  wrk straight to the upstream (nginx canned JSON/SSE; nginx + echo_sleep for the 50 ms one)
-  B  a bare pass-through on hybridllm's stack (starlette, uvicorn uvloop/httptools, aiohttp)
+  B  a bare pass-through on hybridllm's stack (starlette, uvicorn uvloop/httptools, aiohttp),
+     a POST straight to its handler as hybridllm's model routes; B-starlette: the same handler
+     through Starlette's middleware and router (B until 2026-12-06; on demand)
   C  hybridllm serve: six rules, PII scan, SQLite ledger (crash-safe spool + batches), metrics
   D  LiteLLM proxy (pinned release, own venv bench/.venv-litellm, no database)
+  F  reference only (floor.py): a pass-through on bare asyncio protocols + httptools, no ASGI
+     server, no framework, no aiohttp. F-aiohttp, F-uvicorn, F-uvicorn-aiohttp: the same with
+     aiohttp's client and/or uvicorn as the server (a bare ASGI app). All on demand.
 
 Figures: max sustained RPS with zero errors (2 KB and 100 KB bodies), CPU-us per request, RSS
 per worker and its growth from request 20,000 to 100,000, added latency p50/p99 over A at 25/50/80%
@@ -36,7 +41,9 @@ RESULTS = T.REPO / "bench" / "results"
 LUA = T.HERE / "post.lua"
 UPSTREAM_PATH = T.UPSTREAM_PATH
 # Measured at 2 KB in alternating rounds (the C / B ratio); D is measured on its own.
-PAIRED = ("A", "B", "C", "C-before", "C-nodurable", "C-difficulty")
+PAIRED = ("A", "B", "B-starlette", "C", "C-before", "C-nodurable", "C-difficulty", *T.FLOOR)
+# the reference pass-throughs of floor.py re-frame whole answers: no streaming figures
+NO_STREAM = T.FLOOR
 
 
 def loadavg() -> list[float]:
@@ -163,8 +170,9 @@ class Bench:
         """Start target ``name`` against ``upstream``; (process, URL the load goes to)."""
         if name == "A":
             return None, upstream + UPSTREAM_PATH
-        if name == "B":
-            p = T.start_passthrough(self.work, upstream, self.server_cpus)
+        if name in ("B", "B-starlette"):
+            routing = "direct" if name == "B" else "starlette"
+            p = T.start_passthrough(self.work, upstream, self.server_cpus, routing=routing)
             url = f"http://127.0.0.1:{p.port}{UPSTREAM_PATH}"
         elif name in ("C", "C-before", "C-nodurable", "C-difficulty"):
             src = Path(self.args.before_src) if name == "C-before" else None
@@ -173,6 +181,9 @@ class Bench:
                 self.work, upstream, self.server_cpus, label=name, src=src, env=env
             )
             url = f"http://127.0.0.1:{p.port}{T.GATEWAY_PATH}"
+        elif name in T.FLOOR:
+            p = T.start_floor(self.work, upstream, self.server_cpus, name)
+            url = f"http://127.0.0.1:{p.port}{UPSTREAM_PATH}"
         elif name == "D":
             p = T.start_litellm(self.work, upstream, self.server_cpus)
             url = f"http://127.0.0.1:{p.port}{T.GATEWAY_PATH}"
@@ -315,10 +326,13 @@ class Bench:
     def streaming(self, names: list[str], json_up: str, sse_up: str) -> None:
         n = 300 if self.quick else 2000
         for name in names:
+            if name in NO_STREAM:
+                self.target(name)["stream"] = {"skipped": "re-frames whole answers"}
+                continue
             log(f"streaming TTFB: {name}")
             if name == "A":
                 proc, url = None, sse_up + UPSTREAM_PATH
-            elif name == "B":
+            elif name in ("B", "B-starlette"):
                 proc, url = self.start(name, json_up)
                 url = url.replace(UPSTREAM_PATH, "/sse" + UPSTREAM_PATH)
             else:
@@ -505,9 +519,10 @@ def main() -> None:
     p.add_argument(
         "--targets",
         default="A,B,C,D",
-        help="comma list of A,B,C,D and C-before (--before-src), C-difficulty (+ a difficulty "
-        "rule), C-nodurable "
-        "(HYBRIDLLM_LEDGER_DURABLE=0)",
+        help="comma list of A,B,C,D and B-starlette, C-before (--before-src), C-difficulty (+ a difficulty "
+        "rule), C-nodurable (HYBRIDLLM_LEDGER_DURABLE=0), F, F-aiohttp, F-uvicorn, "
+        "F-uvicorn-aiohttp (floor.py: the pass-through on bare asyncio protocols or uvicorn, "
+        "with its own or aiohttp's client)",
     )
     p.add_argument("--label", default="run")
     p.add_argument("--before-src", help="a src/ tree for target C-before (PYTHONPATH)")

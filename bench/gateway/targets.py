@@ -338,8 +338,13 @@ general_settings:
 
 
 def start_passthrough(
-    workdir: Path, upstream: str, cpus: str | None, wrap: Sequence[str] = ()
+    workdir: Path,
+    upstream: str,
+    cpus: str | None,
+    wrap: Sequence[str] = (),
+    routing: str = "direct",
 ) -> Proc:
+    """B (``routing="direct"``) or B-starlette (``"starlette"``), see passthrough.py."""
     port = free_port()
     cmd = pinned(
         [
@@ -350,10 +355,43 @@ def start_passthrough(
             str(port),
             "--upstream",
             upstream,
+            "--routing",
+            routing,
         ],
         cpus,
     )
-    proc = spawn("B-passthrough", cmd, port, workdir)
+    proc = spawn(f"B-passthrough-{routing}", cmd, port, workdir)
+    wait_http(f"http://127.0.0.1:{port}/", 30)
+    return proc
+
+
+FLOOR = ("F", "F-aiohttp", "F-uvicorn", "F-uvicorn-aiohttp")
+
+
+def start_floor(workdir: Path, upstream: str, cpus: str | None, name: str = "F") -> Proc:
+    """One of ``FLOOR``: the reference pass-through of floor.py, its server (bare asyncio
+    protocols, or uvicorn with a bare ASGI app) and client (its own, or aiohttp) by name."""
+    if name not in FLOOR:
+        raise ValueError(name)
+    server = "uvicorn" if "uvicorn" in name else "raw"
+    client = "aiohttp" if name.endswith("aiohttp") else "raw"
+    port = free_port()
+    cmd = pinned(
+        [
+            str(VENV_PY),
+            str(HERE / "floor.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            upstream,
+            "--client",
+            client,
+            "--server",
+            server,
+        ],
+        cpus,
+    )
+    proc = spawn(name, cmd, port, workdir)
     wait_http(f"http://127.0.0.1:{port}/", 30)
     return proc
 
