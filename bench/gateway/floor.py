@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import httptools
-import uvicorn
+import passthrough
 import uvloop
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -215,18 +215,7 @@ def main() -> None:
         uvloop.run(serve(a.port, upstream, a.client))
         return
     pool: Pool = RawPool(upstream) if a.client == "raw" else AiohttpPool(upstream)
-    uvicorn.run(  # as passthrough.py (B) and hybridllm serve run it
-        asgi_app(pool),
-        host="127.0.0.1",
-        port=a.port,
-        loop="uvloop",
-        http="httptools",
-        ws="none",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-    )
+    passthrough.run(asgi_app(pool), a.port)  # uvicorn as B runs it
 
 
 if __name__ == "__main__":

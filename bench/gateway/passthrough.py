@@ -81,10 +81,15 @@ def main() -> None:
     p.add_argument("--upstream", required=True)
     p.add_argument("--routing", choices=("direct", "starlette"), default="direct")
     a = p.parse_args()
+    run(make_app(a.upstream.rstrip("/"), a.routing), a.port)
+
+
+def run(app: ASGIApp, port: int) -> None:
+    """uvicorn as B runs it (floor.py's F-uvicorn variants too)."""
     uvicorn.run(
-        make_app(a.upstream.rstrip("/"), a.routing),
+        app,
         host="127.0.0.1",
-        port=a.port,
+        port=port,
         loop="uvloop",
         http="httptools",
         ws="none",

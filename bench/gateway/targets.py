@@ -337,6 +337,22 @@ general_settings:
 """
 
 
+def _start_script(
+    name: str,
+    script: str,
+    args: Sequence[str],
+    workdir: Path,
+    cpus: str | None,
+    wrap: Sequence[str] = (),
+) -> Proc:
+    """A benchmark server of this folder on a free port, up and answering."""
+    port = free_port()
+    argv = [*wrap, str(VENV_PY), str(HERE / script), "--port", str(port), *args]
+    proc = spawn(name, pinned(argv, cpus), port, workdir)
+    wait_http(f"http://127.0.0.1:{port}/", 30)
+    return proc
+
+
 def start_passthrough(
     workdir: Path,
     upstream: str,
@@ -345,24 +361,8 @@ def start_passthrough(
     routing: str = "direct",
 ) -> Proc:
     """B (``routing="direct"``) or B-starlette (``"starlette"``), see passthrough.py."""
-    port = free_port()
-    cmd = pinned(
-        [
-            *wrap,
-            str(VENV_PY),
-            str(HERE / "passthrough.py"),
-            "--port",
-            str(port),
-            "--upstream",
-            upstream,
-            "--routing",
-            routing,
-        ],
-        cpus,
-    )
-    proc = spawn(f"B-passthrough-{routing}", cmd, port, workdir)
-    wait_http(f"http://127.0.0.1:{port}/", 30)
-    return proc
+    args = ["--upstream", upstream, "--routing", routing]
+    return _start_script(f"B-passthrough-{routing}", "passthrough.py", args, workdir, cpus, wrap)
 
 
 FLOOR = ("F", "F-aiohttp", "F-uvicorn", "F-uvicorn-aiohttp")
@@ -375,25 +375,8 @@ def start_floor(workdir: Path, upstream: str, cpus: str | None, name: str = "F")
         raise ValueError(name)
     server = "uvicorn" if "uvicorn" in name else "raw"
     client = "aiohttp" if name.endswith("aiohttp") else "raw"
-    port = free_port()
-    cmd = pinned(
-        [
-            str(VENV_PY),
-            str(HERE / "floor.py"),
-            "--port",
-            str(port),
-            "--upstream",
-            upstream,
-            "--client",
-            client,
-            "--server",
-            server,
-        ],
-        cpus,
-    )
-    proc = spawn(name, cmd, port, workdir)
-    wait_http(f"http://127.0.0.1:{port}/", 30)
-    return proc
+    args = ["--upstream", upstream, "--client", client, "--server", server]
+    return _start_script(name, "floor.py", args, workdir, cpus)
 
 
 def start_hybridllm(
