@@ -119,6 +119,18 @@ class AiohttpPool:
 Pool = RawPool | AiohttpPool
 
 
+def make_pool(upstream: str, client: str) -> Pool:
+    return RawPool(upstream) if client == "raw" else AiohttpPool(upstream)
+
+
+async def forward(pool: Pool, path: bytes, body: bytes) -> tuple[int, bytes]:
+    """The upstream's status and body; 502 when it cannot be reached."""
+    try:
+        return await pool.post(path, body)
+    except (OSError, aiohttp.ClientError):
+        return 502, b'{"error":"upstream"}'
+
+
 class _Inbound(asyncio.Protocol):
     """One client connection: parse requests, forward each, answer in order."""
 
@@ -152,10 +164,7 @@ class _Inbound(asyncio.Protocol):
         self.last = asyncio.get_running_loop().create_task(self._answer(self.url, body, self.last))
 
     async def _answer(self, url: bytes, body: bytes, before: asyncio.Task[None] | None) -> None:
-        try:
-            status, data = await self.pool.post(url, body)
-        except (OSError, aiohttp.ClientError):
-            status, data = 502, b'{"error":"upstream"}'
+        status, data = await forward(self.pool, url, body)
         if before is not None:  # a pipelined request answers after the one before it
             await before
         if self.transport is not None and not self.transport.is_closing():
@@ -182,10 +191,7 @@ def asgi_app(pool: Pool) -> Callable[..., Awaitable[None]]:
             parts.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        try:
-            status, data = await pool.post(scope["path"].encode(), b"".join(parts))
-        except (OSError, aiohttp.ClientError):
-            status, data = 502, b'{"error":"upstream"}'
+        status, data = await forward(pool, scope["path"].encode(), b"".join(parts))
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
@@ -193,8 +199,7 @@ def asgi_app(pool: Pool) -> Callable[..., Awaitable[None]]:
     return app
 
 
-async def serve(port: int, upstream: str, client: str) -> None:
-    pool: Pool = RawPool(upstream) if client == "raw" else AiohttpPool(upstream)
+async def serve(port: int, pool: Pool) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _Inbound(pool), "127.0.0.1", port, backlog=2048)
     try:
@@ -210,11 +215,10 @@ def main() -> None:
     p.add_argument("--client", choices=("raw", "aiohttp"), default="raw")
     p.add_argument("--server", choices=("raw", "uvicorn"), default="raw")
     a = p.parse_args()
-    upstream = a.upstream.rstrip("/")
+    pool = make_pool(a.upstream.rstrip("/"), a.client)
     if a.server == "raw":
-        uvloop.run(serve(a.port, upstream, a.client))
+        uvloop.run(serve(a.port, pool))
         return
-    pool: Pool = RawPool(upstream) if a.client == "raw" else AiohttpPool(upstream)
     passthrough.run(asgi_app(pool), a.port)  # uvicorn as B runs it
 
 

@@ -5,9 +5,9 @@ httptools + one pooled aiohttp session) forwarding bytes with no logic at all.
     python bench/gateway/passthrough.py ... --routing starlette    # B-starlette
 
 B serves a POST the way hybridllm serves its model routes: straight to the handler, with
-starlette's ``Request`` and ``Response`` but not its middleware stack or router. B-starlette (what
-B was until 2026-12-06) is the same handler in an ordinary Starlette app, which costs ~50 us more
-per request than the path C takes, so C / B-starlette flatters C.
+starlette's ``Request`` and ``Response`` but not its middleware stack or router. B-starlette
+(what B was until 2026-12-06) is the same handler in an ordinary Starlette app, which costs
+~20-30 us more per request than the path C takes, so C / B-starlette flatters C.
 """
 
 from __future__ import annotations

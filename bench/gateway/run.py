@@ -42,8 +42,6 @@ LUA = T.HERE / "post.lua"
 UPSTREAM_PATH = T.UPSTREAM_PATH
 # Measured at 2 KB in alternating rounds (the C / B ratio); D is measured on its own.
 PAIRED = ("A", "B", "B-starlette", "C", "C-before", "C-nodurable", "C-difficulty", *T.FLOOR)
-# the reference pass-throughs of floor.py re-frame whole answers: no streaming figures
-NO_STREAM = T.FLOOR
 
 
 def loadavg() -> list[float]:
@@ -326,7 +324,7 @@ class Bench:
     def streaming(self, names: list[str], json_up: str, sse_up: str) -> None:
         n = 300 if self.quick else 2000
         for name in names:
-            if name in NO_STREAM:
+            if name in T.FLOOR:  # floor.py re-frames whole answers: no streaming figures
                 self.target(name)["stream"] = {"skipped": "re-frames whole answers"}
                 continue
             log(f"streaming TTFB: {name}")
@@ -519,8 +517,8 @@ def main() -> None:
     p.add_argument(
         "--targets",
         default="A,B,C,D",
-        help="comma list of A,B,C,D and B-starlette, C-before (--before-src), C-difficulty (+ a difficulty "
-        "rule), C-nodurable (HYBRIDLLM_LEDGER_DURABLE=0), F, F-aiohttp, F-uvicorn, "
+        help="comma list of A,B,C,D and B-starlette, C-before (--before-src), C-difficulty "
+        "(+ a difficulty rule), C-nodurable (HYBRIDLLM_LEDGER_DURABLE=0), F, F-aiohttp, F-uvicorn, "
         "F-uvicorn-aiohttp (floor.py: the pass-through on bare asyncio protocols or uvicorn, "
         "with its own or aiohttp's client)",
     )
