@@ -254,3 +254,47 @@ async def test_upstream_auth_failure_is_logged_loudly_without_the_key(
     assert r.deployment == "fallback"
     assert "UPSTREAM AUTH FAILED for primary" in caplog.text
     assert "sk-test-primary-000000000000" not in caplog.text
+
+
+async def test_an_attempt_past_its_total_limit_times_out_and_falls_back(
+    mock: MockUpstream, make_runtime: RuntimeFactory
+) -> None:
+    mock.set_faults("primary", [{"hang": True}])
+    runtime = await make_runtime(
+        text_edit=(
+            "timeout: {first_token: 2, idle: 0.5, total: 10}\n  fallback:",
+            "timeout: {first_token: 2, idle: 0.5, total: 0.2}\n  fallback:",
+        )
+    )
+    r = await runtime.complete("hello")
+    assert (r.deployment, r.attempts) == ("fallback", 2)
+    first = r.rows[0]
+    assert (first.deployment, first.status, first.error_class) == (
+        "primary",
+        "error",
+        UpstreamTimeoutError("x").error_class,
+    )
+    assert first.latency_ms < 2_000  # the 0.2 s limit, not the mock's hang
+
+
+async def test_a_request_cancelled_from_outside_records_its_attempt_and_propagates(
+    mock: MockUpstream, make_runtime: RuntimeFactory
+) -> None:
+    mock.set_faults("primary", [{"hang": True}])
+    runtime = await make_runtime()
+    task = asyncio.create_task(runtime.complete("hello"))
+    for _ in range(500):  # until the attempt is in flight (at most 5 s)
+        if mock.records_for("primary"):
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await runtime.close()
+    rows = ledger_rows(runtime)
+    assert [(r.deployment, r.status, r.error_class) for r in rows] == [
+        ("primary", "error", "Cancelled")
+    ]
+    assert (
+        mock.records_for("fallback") == []
+    )  # a cancelled request is not a timeout to fall back from

@@ -98,6 +98,17 @@ def test_duplicate_writes_leave_the_summary_unchanged(store: Store) -> None:
     assert_summary_matches_rows(store)
 
 
+def test_a_batch_mixing_new_rows_and_a_duplicate_keeps_the_summary_exact(store: Store) -> None:
+    # A replayed spool: some rows are committed already, the rest of the batch is new. A per-row
+    # merge would count the duplicate twice; the store must see it and recompute instead.
+    rows = _rows()
+    multi = {r.request_id for r in rows if r.attempt > 1}
+    head = [r for r in rows if r.request_id in multi and r.attempt == 1]
+    store.write_many(head[:200])
+    store.write_many([*head[:200], *(r for r in rows if r not in head[:200])])
+    assert_summary_matches_rows(store)
+
+
 def test_attempts_written_out_of_order_give_the_same_summary(store: Store) -> None:
     rows = _rows()
     later = [r for r in rows if r.attempt == 1]

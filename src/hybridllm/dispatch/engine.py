@@ -17,6 +17,7 @@ from hybridllm.dispatch.limiter import DeploymentLimiter
 from hybridllm.dispatch.record import AttemptRecord, CallContext, LedgerSink, estimate_usage
 from hybridllm.dispatch.result import Completion, StreamMeta
 from hybridllm.dispatch.selection import Candidate, RequestState, Selector
+from hybridllm.dispatch.timer import AttemptTimer
 from hybridllm.errors import (
     AuthError,
     ProviderError,
@@ -128,6 +129,27 @@ class Dispatcher:
         cand.failed(error.breaker_failure)
         self.selector.note_error(cand.name, error)
 
+    def _cancelled(
+        self,
+        cand: Candidate,
+        record: AttemptRecord,
+        weak: tuple[Candidate, AttemptRecord, ChatResponse, Usage, float] | None,
+        rows: list[LedgerRow],
+    ) -> None:
+        """The request was cancelled from outside during ``record``'s attempt: its rows."""
+        cand.abandoned()
+        if weak is not None:  # it consumed tokens: billed even though nobody got it
+            _, w_record, _, w_usage, w_ended = weak
+            self._submit(
+                w_record.row(
+                    status="escalated", ended=w_ended, usage=w_usage, error_class="WeakReply"
+                ),
+                rows,
+            )
+        self._submit(
+            record.row(status="error", ended=self.clock.now(), error_class="Cancelled"), rows
+        )
+
     # -- non-streaming ------------------------------------------------------------------------
 
     async def complete(self, plan: Plan, ctx: CallContext) -> Completion:
@@ -144,13 +166,14 @@ class Dispatcher:
                 break
             record = self._record(plan, ctx, state, cand, streamed=False)
             adapter = adapter_for(cand.deployment.wire)
+            timer = AttemptTimer(self._timeout(cand.deployment, state, "total"))
             try:
-                async with asyncio.timeout(self._timeout(cand.deployment, state, "total")):
+                try:
                     response = await adapter.complete(self.session, cand.deployment, request)
+                finally:
+                    expired = timer.stop()
             except TimeoutError:
-                err: ProviderError = UpstreamTimeoutError(
-                    f"{cand.name}: no answer within the time limit", deployment=cand.name
-                )
+                err: ProviderError = _timed_out(cand)
             except ProviderError as exc:
                 err = exc
             except aiohttp.ClientError as exc:
@@ -158,23 +181,11 @@ class Dispatcher:
                     f"{cand.name}: {type(exc).__name__}", deployment=cand.name
                 )
             except asyncio.CancelledError:
-                cand.abandoned()
-                if weak is not None:  # it consumed tokens: billed even though nobody got it
-                    _, w_record, _, w_usage, w_ended = weak
-                    self._submit(
-                        w_record.row(
-                            status="escalated",
-                            ended=w_ended,
-                            usage=w_usage,
-                            error_class="WeakReply",
-                        ),
-                        rows,
-                    )
-                self._submit(
-                    record.row(status="error", ended=self.clock.now(), error_class="Cancelled"),
-                    rows,
-                )
-                raise
+                if expired:  # the attempt's time limit, not a cancellation from outside
+                    err = _timed_out(cand)
+                else:
+                    self._cancelled(cand, record, weak, rows)
+                    raise
             else:
                 ended = self.clock.now()
                 cand.succeeded()
@@ -225,6 +236,12 @@ class Dispatcher:
         from hybridllm.dispatch.streaming import run_stream
 
         return run_stream(self, plan, ctx, meta)
+
+
+def _timed_out(cand: Candidate) -> ProviderError:
+    return UpstreamTimeoutError(
+        f"{cand.name}: no answer within the time limit", deployment=cand.name
+    )
 
 
 def _completion(

@@ -18,6 +18,7 @@ import aiohttp
 
 from hybridllm.dispatch.record import CallContext, estimate_usage
 from hybridllm.dispatch.result import StreamMeta
+from hybridllm.dispatch.timer import AttemptTimer
 from hybridllm.errors import (
     ProviderError,
     StreamBrokenError,
@@ -73,22 +74,31 @@ async def run_stream(
             .__aiter__()
         )
         held: list[ChatChunk] = []
+        failure: BaseException | None = None
+        timer = AttemptTimer(d._timeout(cand.deployment, state, "first_token"))
         try:
-            async with asyncio.timeout(d._timeout(cand.deployment, state, "first_token")):
+            try:
                 while True:
                     chunk = await anext(iterator)
                     held.append(chunk)
                     if _has_payload(chunk):
                         break
+            finally:
+                expired = timer.stop()
         except StopAsyncIteration:
             pass  # an empty answer: still an answer
         except asyncio.CancelledError:
-            cand.abandoned()
-            await _close(iterator)
-            d._submit(record.row(status="error", ended=clock.now(), error_class="Cancelled"), rows)
-            raise
+            if not expired:  # cancelled from outside (the caller left)
+                cand.abandoned()
+                await _close(iterator)
+                row = record.row(status="error", ended=clock.now(), error_class="Cancelled")
+                d._submit(row, rows)
+                raise
+            failure = TimeoutError()  # the first-token time limit
         except (ProviderError, TimeoutError, aiohttp.ClientError) as exc:
-            err = _as_provider_error(exc, cand.name, "first-token")
+            failure = exc
+        if failure is not None:
+            err = _as_provider_error(failure, cand.name, "first-token")
             await _close(iterator)
             d._submit(
                 record.row(status="error", ended=clock.now(), error_class=err.error_class), rows
@@ -119,12 +129,17 @@ async def run_stream(
                 raise UpstreamTimeoutError(
                     f"{cand.name}: total time limit reached", deployment=cand.name
                 )
+            timer = AttemptTimer(wait)
             try:
-                async with asyncio.timeout(wait):
+                try:
                     chunk = await anext(iterator)
+                finally:
+                    expired = timer.stop()
             except StopAsyncIteration:
                 break
-            except TimeoutError:
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and not expired:
+                    raise  # cancelled from outside (the caller left)
                 kind = "idle" if wait >= cand.deployment.timeout.idle else "total"
                 raise UpstreamTimeoutError(
                     f"{cand.name}: stream {kind} timeout after {wait:.1f}s without a chunk",

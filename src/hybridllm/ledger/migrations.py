@@ -205,6 +205,48 @@ SQLITE_MERGE_BATCH = (
     + ", ".join(f"{c} = excluded.{c}" for c in REQUEST_COLUMNS[1:])
 )
 
+
+# The ledger columns the summary of one attempt reads, in the order of MERGE_ROW's parameters.
+MERGE_ROW_FIELDS = (
+    "request_id",
+    "ts",
+    "latency_ms",
+    "attempt",
+    "route",
+    "deployment",
+    "tier",
+    "locality",
+    "cost_center",
+    "key_name",
+    "status",
+    "fallback_from",
+    "cost_usd",
+    "baseline_cost_usd",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+)
+
+
+def _numbered(expr: str) -> str:
+    """``expr`` with each ``NEW.<column>`` replaced by its numbered parameter in MERGE_ROW."""
+    for column in sorted(MERGE_ROW_FIELDS, key=len, reverse=True):
+        expr = expr.replace(f"NEW.{column}", f"?{MERGE_ROW_FIELDS.index(column) + 1}")
+    assert "NEW." not in expr, expr
+    return expr
+
+
+# One attempt merged into its request's summary row: the insert trigger of migration 3, as a
+# statement the store runs per row (executemany) when it knows that every row of the batch was
+# new. A merge is not idempotent, so a batch in which the insert skipped a duplicate (a spool
+# replayed after a crash) takes SQLITE_MERGE_BATCH instead. Cheaper than the set-based
+# recompute for the gateway's batches (no json_each, no GROUP BY, no join back to the ledger).
+SQLITE_MERGE_ROW = (
+    f"INSERT INTO ledger_requests ({_RC}) VALUES ({_numbered(_SQLITE_NEW)})"
+    f" ON CONFLICT (request_id) DO UPDATE SET "
+    + _MERGE.replace("MIN_", "min").replace("MAX_", "max")
+)
+
 _POSTGRES_REQUESTS = f"""
 CREATE TABLE ledger_requests (
     request_id        TEXT             NOT NULL PRIMARY KEY,

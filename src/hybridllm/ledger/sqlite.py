@@ -24,7 +24,13 @@ from typing import Any, cast
 import msgspec
 
 from hybridllm.errors import UsageError
-from hybridllm.ledger.migrations import MIGRATIONS, SQLITE_MERGE_BATCH, Migration
+from hybridllm.ledger.migrations import (
+    MERGE_ROW_FIELDS,
+    MIGRATIONS,
+    SQLITE_MERGE_BATCH,
+    SQLITE_MERGE_ROW,
+    Migration,
+)
 from hybridllm.ledger.row import COLUMNS, LedgerRow
 from hybridllm.ledger.spool import recover, spool_dir
 
@@ -142,13 +148,18 @@ class SqliteStore:
         if not rows:
             return
         params = [_params(row) for row in rows]
-        ids = _encode_ids(sorted({row.request_id for row in rows}))
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            before = conn.total_changes
             conn.executemany(_INSERT, params)
             if self._has_summary():  # a ledger from before migration 3 has none yet
-                conn.execute(SQLITE_MERGE_BATCH, (ids,))  # the batch's requests' summary rows
+                if conn.total_changes - before == len(rows):
+                    # Every row was new: merge each into its request's summary row.
+                    conn.executemany(SQLITE_MERGE_ROW, [_merge_params(row) for row in rows])
+                else:  # a duplicate was skipped: recompute the batch's requests from the ledger
+                    ids = _encode_ids(sorted({row.request_id for row in rows}))
+                    conn.execute(SQLITE_MERGE_BATCH, (ids,))
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -266,6 +277,7 @@ def split_statements(sql: str) -> list[str]:
 
 # One C call per row (``streamed`` is a bool: SQLite stores it as the integer 0 or 1).
 _params: Callable[[LedgerRow], tuple[Any, ...]] = operator.attrgetter(*COLUMNS)
+_merge_params: Callable[[LedgerRow], tuple[Any, ...]] = operator.attrgetter(*MERGE_ROW_FIELDS)
 
 
 def _row(values: Sequence[Any]) -> LedgerRow:
