@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import textwrap
 import time
@@ -132,6 +133,39 @@ def test_recovery_skips_a_live_process_segment_and_a_torn_line(tmp_path: Path) -
     assert len(_segments(db)) == 1  # the live one stays
     live.close(delete=True)
     assert _segments(db) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate here")
+def test_a_segment_is_allocated_up_front_so_a_row_never_grows_the_file(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", segment_bytes=64 * 1024)
+    spool.open()
+    (path,) = sorted(spool.directory.glob("*.seg"))
+    allocated = path.stat().st_size
+    assert allocated >= 64 * 1024
+    for i in range(1, 21):
+        spool.append(i, build_row(i))
+    assert path.stat().st_size == allocated  # written in place, past them zeros
+    rows: list[LedgerRow] = []
+    spool.close(delete=False)  # not committed: the segment stays, cut to its rows
+    assert 0 < path.stat().st_size < allocated
+    assert not path.read_bytes().endswith(b"\0")
+    assert recover(spool.directory, rows.extend) == 20
+    assert rows == [build_row(i) for i in range(1, 21)]
+
+
+def test_a_dead_process_segment_with_zeros_past_its_rows_replays_every_row(
+    tmp_path: Path,
+) -> None:
+    """A killed process leaves its segment as allocated: its rows, then zeros."""
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    rows = [build_row(i) for i in range(1, 4)]
+    dead = directory / "999999-dead-1.seg"
+    dead.write_bytes(b"".join(_encode(r) + b"\n" for r in rows) + b"\0" * 8192)
+    written: list[LedgerRow] = []
+    assert recover(directory, written.extend) == 3
+    assert written == rows
+    assert not dead.exists()
 
 
 class _FailingSpool(Spool):
