@@ -10,11 +10,11 @@ commits rows to SQLite in large batches in its thread; a batch's rows are then d
 spool by deleting whole segment files.
 
 A segment's space is allocated when it is created (``posix_fallocate``), and each row is written
-at its offset (``pwrite``): a row then changes no file size and allocates no block. An append
-that grew the file waited on the filesystem's journal whenever a SQLite checkpoint was syncing
-the database (``fdatasync``, ~50 ms at 20,000 rows), and the event loop waited with it: at half
-of the gateway's maximum rate that was +20-30 ms on the 99th percentile of every reply (see
-docs/performance.md). A segment holds zeros past its last row until it is closed.
+at its offset (``pwrite``): a row then changes no file size and allocates no block, so the event
+loop's append touches no file metadata. With appends that grew the file, the gateway's p99 at
+half load rose by 10-20 ms at each checkpoint the writer forced under load (its ``fdatasync``),
+on a host whose disk was slow that morning; not later (docs/performance.md, round 7). A segment
+holds zeros past its last row until it is closed.
 
 Layout, for the ledger ``/path/ledger.db``::
 
