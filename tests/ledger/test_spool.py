@@ -153,6 +153,22 @@ def test_a_segment_is_allocated_up_front_so_a_row_never_grows_the_file(tmp_path:
     assert rows == [build_row(i) for i in range(1, 21)]
 
 
+def test_a_disk_too_full_to_allocate_a_segment_still_takes_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(fd: int, offset: int, size: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", refuse, raising=False)
+    spool = Spool(tmp_path / "spool")
+    spool.open()  # the gateway still starts; rows grow the file as they come
+    spool.append(1, build_row(1))
+    spool.close(delete=False)
+    rows: list[LedgerRow] = []
+    assert recover(spool.directory, rows.extend) == 1
+    assert rows == [build_row(1)]
+
+
 def test_a_dead_process_segment_with_zeros_past_its_rows_replays_every_row(
     tmp_path: Path,
 ) -> None:

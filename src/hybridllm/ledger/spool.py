@@ -109,8 +109,8 @@ class Spool:
         line = _encode(row) + b"\n"
         written = os.pwrite(segment.fd, line, segment.size)
         if written != len(line):
-            # A full disk past the allocated space: the next row is written over the partial
-            # line; whatever is left of it is skipped on replay.
+            # A full disk past the allocated space. The writer closes the spool, which cuts the
+            # segment back to its whole rows (``segment.size`` has not moved).
             raise OSError(f"short write to the ledger spool ({written} of {len(line)} bytes)")
         segment.size += written
         segment.last_seq = seq
@@ -194,10 +194,9 @@ def _allocate(fd: int, size: int) -> None:
         return
     try:
         allocate(fd, 0, size)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise
-        log.debug("ledger spool: space not allocated up front: %s", exc)
+    except OSError as exc:  # the rows still go to the file: a full disk fails them as before
+        level = logging.WARNING if exc.errno == errno.ENOSPC else logging.DEBUG
+        log.log(level, "ledger spool: space not allocated up front: %s", exc)
 
 
 def _remove_if_unlocked(path: Path) -> None:
