@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from hybridllm.features import pii
 from hybridllm.features.pii import DEFAULT_DETECTORS, Finding, PiiScanner
+from hybridllm.features.pii_engine import RunFinder
 from hybridllm.features.pii_rules import EMAIL
 from hybridllm.features.pii_secrets import SECRET_TOKEN
 
@@ -562,3 +563,29 @@ def test_side_finders_give_the_regions_of_their_engine_patterns(text: str) -> No
         assert _regions(finder(data), data, rule.region) == _regions(
             by_pattern, data, rule.region
         ), rule.kind
+
+
+@settings(max_examples=200, deadline=None)
+@given(token_texts)
+def test_long_token_runs_are_the_same_without_the_hyperscan_first_run_finder(text: str) -> None:
+    """The first-run finder only says where to start looking: without hyperscan (it answers 0,
+    search from the start) the runs found are the same."""
+    data = text.encode("ascii")
+    with_finder = pii._token_runs(data)
+    saved = pii._FIRST_TOKEN_RUN
+    pii._FIRST_TOKEN_RUN = RunFinder.__new__(RunFinder)
+    pii._FIRST_TOKEN_RUN._db = None
+    try:
+        assert pii._token_runs(data) == with_finder
+    finally:
+        pii._FIRST_TOKEN_RUN = saved
+
+
+@pytest.mark.skipif(not HAVE_HYPERSCAN, reason="hyperscan is x86-64 only")
+def test_first_run_finder_gives_the_start_of_the_first_long_run_or_none() -> None:
+    finder = RunFinder(SECRET_TOKEN.region, 32)
+    assert finder.first_start(b"plain prose, with words of ordinary length only. " * 50) == -1
+    token = b"A" * 31 + b"=" + b"sk-" + b"x" * 40  # 31 is one short; the run after "=" counts
+    assert finder.first_start(b"key: " + token + b" end") == len(b"key: ") + 32
+    assert finder.first_start(b"z" * 32) == 0
+    assert finder.first_start(b"") == -1

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hybridllm.features import pii_rules, pii_secrets
-from hybridllm.features.pii_engine import ENGINES, make_engine
+from hybridllm.features.pii_engine import ENGINES, RunFinder, make_engine
 from hybridllm.features.pii_rules import EMAIL, Rule
 from hybridllm.features.pii_secrets import MIN_TOKEN, SECRET_TOKEN
 
@@ -43,22 +43,27 @@ _ALL_RULES: tuple[Rule, ...] = pii_rules.RULES + pii_secrets.RULES
 # way, with the same regions (a hit is widened to its run of region characters, so any hit in a
 # run stands for all of them):
 # * the long-token pattern is every maximal run of MIN_TOKEN or more token characters: one
-#   ``bytes.translate`` and a substring search, one hit per run;
+#   ``bytes.translate`` and a substring search, one hit per run, from the first run on (a
+#   hyperscan scan of the bare repeat finds it, or says there is none, ~10x faster);
 # * the e-mail pattern needs an "@": looked for first (memchr), then the pattern alone, leftmost
 #   and non-overlapping, as the re2 and ``re`` engines run it.
 _TOKEN_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _TOKEN_MAP = bytes(0x74 if b in _TOKEN_CHARS else 0x20 for b in range(256))
 _TOKEN_RUN = b"t" * MIN_TOKEN
+_FIRST_TOKEN_RUN = RunFinder(SECRET_TOKEN.region, MIN_TOKEN)
 _EMAIL_CANDIDATE = re.compile(EMAIL.engine[0].encode("ascii"))
 
 
 def _token_runs(data: bytes) -> list[int]:
     """One hit (its end offset) per maximal run of at least MIN_TOKEN token characters."""
-    mapped = data.translate(_TOKEN_MAP)
+    start = _FIRST_TOKEN_RUN.first_start(data)  # prose mostly has none: no translate at all
+    if start < 0:
+        return []
+    mapped = (data[start:] if start else data).translate(_TOKEN_MAP)
     ends: list[int] = []
     at = mapped.find(_TOKEN_RUN)
     while at >= 0:  # the leftmost occurrence starts its run: an earlier start would be found
-        ends.append(at + MIN_TOKEN)
+        ends.append(start + at + MIN_TOKEN)
         stop = mapped.find(b" ", at + MIN_TOKEN)
         if stop < 0:
             break

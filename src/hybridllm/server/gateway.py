@@ -46,7 +46,7 @@ from hybridllm.server.inbound import HintParser, guard_body, read_body
 from hybridllm.server.metrics import FLUSH_INTERVAL, GatewayMetrics
 from hybridllm.server.openai_front import (
     DONE,
-    decode_chat,
+    decode_guarded_chat,
     encode_chunk,
     encode_response,
     encode_usage_chunk,
@@ -181,8 +181,11 @@ class Gateway:
     async def _prepare(self, request: Request, flavor: Flavor) -> tuple[Caller, ChatRequest, Plan]:
         caller = self.keys.authenticate(request.headers)
         body = await read_body(request, self.max_body)
-        body_hints = guard_body(body)
-        chat = decode_chat(body) if flavor is Flavor.OPENAI else decode_messages(body)
+        if flavor is Flavor.OPENAI:
+            chat, body_hints = decode_guarded_chat(body)
+        else:
+            body_hints = guard_body(body)
+            chat = decode_messages(body)
         if chat.model not in self._models:
             names = ", ".join(("auto", *self.deployments))
             raise GatewayError(

@@ -23,11 +23,14 @@ from starlette.requests import Request
 from hybridllm.features.extract import Hints
 from hybridllm.server.auth import Caller
 from hybridllm.server.envelope import GatewayError
+from hybridllm.types import ChatRequest
 
 __all__ = [
     "FORBIDDEN_FIELDS",
     "HINT_HEADERS",
+    "GuardedChat",
     "HintParser",
+    "check_guard",
     "guard_body",
     "read_body",
 ]
@@ -72,22 +75,14 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 _COMPLEXITY = frozenset({"low", "medium", "high"})
 
 
-class _Guard(msgspec.Struct):
-    """Only the fields the guard looks at; the rest of the body is skipped unparsed."""
-
-    hybridllm: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    base_url: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    api_base: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    api_key: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    api_version: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    custom_llm_provider: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    organization: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    extra_headers: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    aws_access_key_id: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    aws_secret_access_key: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    vertex_credentials: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    azure_ad_token: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-
+# Only the fields the guard looks at; the rest of a body is skipped unparsed (Anthropic bodies).
+# An OpenAI body is decoded once, into GuardedChat: the chat request with these fields beside it.
+_GUARD_FIELDS = [
+    (name, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET)
+    for name in ("hybridllm", *FORBIDDEN_FIELDS)
+]
+_Guard = msgspec.defstruct("_Guard", _GUARD_FIELDS)
+GuardedChat = msgspec.defstruct("GuardedChat", _GUARD_FIELDS, bases=(ChatRequest,))
 
 _guard_decoder = msgspec.json.Decoder(_Guard)
 _hint_decoder = msgspec.json.Decoder(dict[str, Any])
@@ -140,6 +135,11 @@ def guard_body(body: bytes) -> dict[str, Any] | None:
         guard = _guard_decoder.decode(body)
     except msgspec.MsgspecError as exc:
         raise bad_body(exc) from None
+    return check_guard(guard)
+
+
+def check_guard(guard: Any) -> dict[str, Any] | None:
+    """:func:`guard_body` on a decoded body that has the guard's fields (``GuardedChat``)."""
     for name in FORBIDDEN_FIELDS:
         if getattr(guard, name) is not msgspec.UNSET:
             raise GatewayError(

@@ -7,10 +7,12 @@ are encoded through the output structs here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from hybridllm.server.envelope import GatewayError
-from hybridllm.server.inbound import bad_body
+from hybridllm.server.inbound import GuardedChat, bad_body, check_guard
 from hybridllm.types import (
     ChatChunk,
     ChatRequest,
@@ -25,6 +27,7 @@ from hybridllm.types import (
 __all__ = [
     "DONE",
     "decode_chat",
+    "decode_guarded_chat",
     "encode_chunk",
     "encode_response",
     "encode_usage_chunk",
@@ -126,6 +129,25 @@ def decode_chat(body: bytes) -> ChatRequest:
         raise bad_body(exc) from None
     validate_messages(request.messages)
     return request
+
+
+_guarded_decoder = msgspec.json.Decoder(GuardedChat)
+_REQUEST_FIELDS = len(ChatRequest.__struct_fields__)
+
+
+def decode_guarded_chat(body: bytes) -> tuple[ChatRequest, dict[str, Any] | None]:
+    """:func:`decode_chat` and :func:`~hybridllm.server.inbound.guard_body` in one parse of the
+    body (at 100 KB the second parse was ~7% of the gateway's CPU): the request, and the
+    ``hybridllm`` hint object if any. A refused field is a 400 as from ``guard_body``."""
+    try:
+        inbound = _guarded_decoder.decode(body)
+    except msgspec.MsgspecError as exc:
+        raise bad_body(exc) from None
+    hints = check_guard(inbound)
+    # A plain ChatRequest from the first fields (GuardedChat's own come after them).
+    request = ChatRequest(*msgspec.structs.astuple(inbound)[:_REQUEST_FIELDS])
+    validate_messages(request.messages)
+    return request, hints
 
 
 def validate_messages(messages: list[Message]) -> None:
