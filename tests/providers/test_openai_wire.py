@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hybridllm.config.models import Deployment
-from hybridllm.providers.openai import _headers, build_body, parse_chunk, parse_response
+from hybridllm.errors import ServerError
+from hybridllm.providers.openai import (
+    _headers,
+    build_body,
+    decode_response,
+    parse_chunk,
+    parse_response,
+)
 from hybridllm.types import decode_request
 
 MakeDeployment = Callable[..., Deployment]
@@ -177,3 +188,81 @@ def test_usage_only_chunk(make_deployment: MakeDeployment) -> None:
     )
     assert chunk.choices == []
     assert chunk.usage is not None and chunk.usage.total_tokens == 7
+
+
+_maybe_int = st.one_of(st.none(), st.integers(0, 10**6), st.just(1.5))
+_wire_usage = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "prompt_tokens": _maybe_int,
+            "completion_tokens": _maybe_int,
+            "total_tokens": _maybe_int,
+            "prompt_tokens_details": st.one_of(
+                st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": _maybe_int})
+            ),
+            "prompt_cache_hit_tokens": _maybe_int,
+        },
+    ),
+)
+_wire_call = st.fixed_dictionaries(
+    {
+        "function": st.fixed_dictionaries(
+            {"name": st.sampled_from(["f", "lookup"])},
+            optional={"arguments": st.one_of(st.none(), st.just('{"a":1}'), st.just({"b": 2}))},
+        )
+    },
+    optional={
+        "id": st.one_of(st.none(), st.just(""), st.just("call_9")),
+        "type": st.just("function"),
+    },
+)
+_wire_message = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": st.one_of(st.none(), st.just(""), st.just("assistant")),
+        "content": st.one_of(
+            st.none(), st.text(max_size=20), st.just([{"type": "text", "text": "part"}])
+        ),
+        "tool_calls": st.one_of(st.none(), st.lists(_wire_call, max_size=2)),
+        "refusal": st.none(),
+    },
+)
+_wire_choice = st.fixed_dictionaries(
+    {},
+    optional={
+        "message": st.one_of(st.none(), _wire_message),
+        "index": st.one_of(st.none(), st.integers(0, 3)),
+        "finish_reason": st.one_of(st.none(), st.sampled_from(["stop", "length", "tool_calls"])),
+        "logprobs": st.none(),
+    },
+)
+_wire_response = st.fixed_dictionaries(
+    {"created": st.integers(1, 2**31)},
+    optional={
+        "id": st.one_of(st.none(), st.just(""), st.just("chatcmpl-1")),
+        "model": st.one_of(st.none(), st.just(""), st.just("gpt-x")),
+        "choices": st.one_of(st.none(), st.lists(_wire_choice, max_size=2)),
+        "usage": _wire_usage,
+        "system_fingerprint": st.just("fp_1"),
+    },
+)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_wire_response)
+def test_answer_decoded_from_bytes_equals_the_dict_parse(
+    make_deployment: MakeDeployment, data: dict[str, Any]
+) -> None:
+    """decode_response reads the common shape straight from the bytes and hands the rest to
+    parse_response: whatever the shape, the answer is the one parse_response gives."""
+    deployment = make_deployment()
+    assert decode_response(orjson.dumps(data), deployment) == parse_response(data, deployment)
+
+
+def test_answer_that_is_not_json_is_the_upstreams_fault(make_deployment: MakeDeployment) -> None:
+    with pytest.raises(ServerError):
+        decode_response(b"<html>bad gateway</html>", make_deployment())
