@@ -196,7 +196,7 @@ class Gateway:
                 "model_not_found",
                 "model",
             )
-        hints = self.hints.parse(request.headers, body_hints, caller)
+        hints = self.hints.parse(request.headers.raw, body_hints, caller)
         return caller, chat, self.router.plan(chat, hints)
 
     # -- POST /v1/route ------------------------------------------------------------------------
