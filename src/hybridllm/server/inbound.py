@@ -186,8 +186,8 @@ class HintParser:
         caller: Caller,
     ) -> Hints:
         """``headers``: the raw ASGI pairs (names in lower case, as servers pass them), so that
-        only the ``x-hybridllm-*`` ones are decoded (decoding all of them per request cost ~1% of
-        the gateway's CPU)."""
+        only the ``x-hybridllm-*`` ones are decoded (decoding every header of every request cost
+        ~0.6 us more)."""
         draft: _Draft | None = None
         for raw_name, raw_value in headers:
             if not raw_name.startswith(b"x-hybridllm-"):
